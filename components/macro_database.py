@@ -1,0 +1,241 @@
+"""A private, encrypted, TLS-only PostgreSQL instance with generated credentials in Secrets Manager, optionally behind
+an RDS Proxy; the connection URLs services use are secrets too."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components._options import child, stateful
+from components.alarms import AlarmSpec, metric_alarm
+from components.network import Network
+from components.secrets import SecretSettings, create_secret, grant_secret_read
+from infra import iam
+
+PORT = 5432
+# Printable ASCII RDS accepts in a master password: everything but '/', '@', '"' and space (deploy rule 25).
+PASSWORD_SPECIALS = "!#$%^&*()-_=+[]{}<>:?.,;~"
+CA_CERTIFICATE = "rds-ca-rsa2048-g1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseAlarmThresholds:
+    cpu_percent: int = 80
+    free_storage_gb: int = 5
+    connections: int = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class MacroDatabaseArgs:
+    identifier: str
+    """Instance identifier base: the instance is ``{identifier}-{stack}``."""
+    stack: str
+    db_name: str
+    """The database RDS creates (letters, digits, '_', letter first)."""
+    network: Network
+    secrets: SecretSettings
+    alarm_topic_arn: pulumi.Input[str]
+    url_secret_key: str | None = None
+    """Seed secret key holding the direct connection URL (``macro_db_secret_key`` for MacroDB)."""
+    proxy_url_secret_key: str | None = None
+    """Seed secret key holding the proxy connection URL (``macro_db_proxy_secret_key``)."""
+    allowed_from: Sequence[aws.ec2.SecurityGroup] = ()
+    """Security groups whose members may connect (5432), to the proxy and the instance."""
+    username: str = "macrouser"
+    engine_version: str = "16.8"
+    instance_class: str = "db.t4g.large"
+    allocated_storage_gb: int = 50
+    max_allocated_storage_gb: int = 200
+    multi_az: bool = True
+    backup_retention_days: int = 7
+    deletion_protection: bool = True
+    final_snapshot: bool = True
+    proxy: bool = True
+    performance_insights: bool = True
+    monitoring_interval: int = 60
+    log_retention_days: int = 365
+    thresholds: DatabaseAlarmThresholds = DatabaseAlarmThresholds()
+    protect: bool = False
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9_]{0,62}", self.db_name):
+            raise ValueError(f"database name {self.db_name!r}: letters, digits and '_', starting with a letter")
+        if not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9_]{0,15}", self.username) or self.username in (
+                "admin", "rdsadmin", "postgres") or self.username.startswith("pg_"):
+            raise ValueError(f"database user {self.username!r} is reserved or malformed (deploy rule 26, RDS.25)")
+
+
+class MacroDatabase(pulumi.ComponentResource):
+    instance: aws.rds.Instance
+    security_group: aws.ec2.SecurityGroup
+    credentials_secret: aws.secretsmanager.Secret
+    url_secret: aws.secretsmanager.Secret | None
+    proxy: aws.rds.Proxy | None
+    proxy_url_secret: aws.secretsmanager.Secret | None
+
+    def __init__(self, name: str, args: MacroDatabaseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("macro:database:MacroDatabase", name, None, opts)
+        self._name = name
+        self.args = args
+        net = args.network
+        identifier = f"{args.identifier}-{args.stack}"
+        self.identifier = identifier
+        major = args.engine_version.split(".")[0]
+
+        self.proxy_security_group = None
+        if args.proxy:
+            self.proxy_security_group = net.security_group(
+                f"{name}-proxy-sg", description=f"PostgreSQL to the {identifier} proxy from named groups only",
+                port=PORT, allowed_from=args.allowed_from, parent=self)
+        sources = [*args.allowed_from, *([self.proxy_security_group] if self.proxy_security_group else [])]
+        self.security_group = net.security_group(
+            f"{name}-sg", description=f"PostgreSQL to {identifier} from named groups only", port=PORT,
+            allowed_from=sources, parent=self)
+        if self.proxy_security_group is not None:
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-proxy-egress", security_group_id=self.proxy_security_group.id, ip_protocol="tcp",
+                from_port=PORT, to_port=PORT, referenced_security_group_id=self.security_group.id,
+                description=f"proxy to {identifier}", opts=child(self))
+
+        subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", name=identifier, subnet_ids=net.private_subnet_ids,
+                                           description=f"Private subnets of {identifier}", opts=child(self))
+        parameters = aws.rds.ParameterGroup(
+            f"{name}-parameters", name=f"{identifier}-pg{major}", family=f"postgres{major}",
+            description=f"{identifier}: TLS only, slow queries logged",
+            parameters=[{"name": "rds.force_ssl", "value": "1"},
+                        {"name": "log_min_duration_statement", "value": "1000"}], opts=child(self))
+
+        self.password = random.RandomPassword(
+            f"{name}-master-password", length=32, special=True, override_special=PASSWORD_SPECIALS, min_upper=2,
+            min_lower=2, min_numeric=2, min_special=1, opts=child(self))
+
+        for log in ("postgresql", "upgrade"):
+            aws.cloudwatch.LogGroup(f"{name}-{log}-logs", name=f"/aws/rds/instance/{identifier}/{log}",
+                                    retention_in_days=args.log_retention_days, opts=child(self))
+
+        monitoring_role = None
+        if args.monitoring_interval:
+            monitoring_role = aws.iam.Role(
+                f"{name}-monitoring-role", name=f"{identifier}-monitoring",
+                assume_role_policy=iam.assume_role_policy("monitoring.rds.amazonaws.com"), opts=child(self))
+            aws.iam.RolePolicyAttachment(
+                f"{name}-monitoring-policy", role=monitoring_role.name,
+                policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole", opts=child(self))
+
+        self.instance = aws.rds.Instance(
+            f"{name}-instance", identifier=identifier, engine="postgres", engine_version=args.engine_version,
+            instance_class=args.instance_class, allocated_storage=args.allocated_storage_gb,
+            max_allocated_storage=args.max_allocated_storage_gb, storage_type="gp3", storage_encrypted=True,
+            db_name=args.db_name, username=args.username, password=self.password.result, port=PORT,
+            db_subnet_group_name=subnet_group.name, vpc_security_group_ids=[self.security_group.id],
+            parameter_group_name=parameters.name, publicly_accessible=False, multi_az=args.multi_az,
+            backup_retention_period=args.backup_retention_days, backup_window="03:00-04:00",
+            maintenance_window="mon:07:30-mon:08:30", deletion_protection=args.deletion_protection,
+            skip_final_snapshot=not args.final_snapshot,
+            final_snapshot_identifier=f"{identifier}-final" if args.final_snapshot else None,
+            copy_tags_to_snapshot=True, auto_minor_version_upgrade=True,
+            performance_insights_enabled=args.performance_insights,
+            performance_insights_retention_period=7 if args.performance_insights else None,
+            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"], iam_database_authentication_enabled=True,
+            ca_cert_identifier=CA_CERTIFICATE, monitoring_interval=args.monitoring_interval,
+            monitoring_role_arn=monitoring_role.arn if monitoring_role else None, apply_immediately=False,
+            opts=stateful(self, args.protect))
+
+        credentials = pulumi.Output.all(self.password.result, self.instance.address).apply(
+            lambda v: json.dumps({"username": args.username, "password": v[0], "engine": "postgres",
+                                  "host": v[1], "port": PORT, "dbname": args.db_name}))
+        self.credentials_secret = create_secret(
+            self, f"{name}-credentials", args.secrets, key=f"{args.identifier}_credentials",
+            description=f"Master credentials of {identifier} (JSON: username, password, engine, host, port, dbname)",
+            value=credentials)
+
+        self.url_secret = None
+        if args.url_secret_key:
+            self.url_secret = create_secret(
+                self, f"{name}-url", args.secrets, key=args.url_secret_key,
+                description=f"Direct connection URL of {identifier} (DATABASE_URL)",
+                value=_url(args, self.password.result, self.instance.address))
+
+        self.proxy = None
+        self.proxy_url_secret = None
+        if args.proxy:
+            self._build_proxy(name, identifier, net)
+
+        self._alarms(name, identifier)
+        self.register_outputs({
+            "address": self.instance.address, "credentials_secret_arn": self.credentials_secret.arn,
+            "proxy_endpoint": self.proxy.endpoint if self.proxy else None,
+        })
+
+    def _build_proxy(self, name: str, identifier: str, net: Network) -> None:
+        """The proxy reads only the credentials secret, requires TLS and sits in the same private subnets."""
+        args = self.args
+        role = aws.iam.Role(f"{name}-proxy-role", name=f"{identifier}-proxy",
+                            assume_role_policy=iam.assume_role_policy("rds.amazonaws.com"), opts=child(self))
+        grants = iam.Grants(f"{name}-proxy-role")
+        grants.allow("read database credentials", ["secretsmanager:GetSecretValue"], [self.credentials_secret.arn])
+        policy = aws.iam.RolePolicy(f"{name}-proxy-policy", role=role.id, policy=grants.document(),
+                                    opts=child(self))
+        assert self.proxy_security_group is not None
+        self.proxy = aws.rds.Proxy(
+            f"{name}-proxy", name=f"{identifier}-proxy", engine_family="POSTGRESQL", require_tls=True,
+            role_arn=role.arn, vpc_subnet_ids=net.private_subnet_ids,
+            vpc_security_group_ids=[self.proxy_security_group.id], idle_client_timeout=1800,
+            auths=[{"auth_scheme": "SECRETS", "secret_arn": self.credentials_secret.arn, "iam_auth": "DISABLED",
+                    "client_password_auth_type": "POSTGRES_SCRAM_SHA_256", "description": "master credentials"}],
+            opts=child(self, depends_on=[policy]))
+        target_group = aws.rds.ProxyDefaultTargetGroup(
+            f"{name}-proxy-target-group", db_proxy_name=self.proxy.name,
+            connection_pool_config={"max_connections_percent": 90, "max_idle_connections_percent": 50,
+                                    "connection_borrow_timeout": 120}, opts=child(self))
+        aws.rds.ProxyTarget(f"{name}-proxy-target", db_proxy_name=self.proxy.name,
+                            target_group_name=target_group.name, db_instance_identifier=self.instance.identifier,
+                            opts=child(self))
+        if args.proxy_url_secret_key:
+            self.proxy_url_secret = create_secret(
+                self, f"{name}-proxy-url", args.secrets, key=args.proxy_url_secret_key,
+                description=f"Connection URL of {identifier} through its RDS Proxy (DATABASE_URL_PROXY)",
+                value=_url(args, self.password.result, self.proxy.endpoint))
+
+    def _alarms(self, name: str, identifier: str) -> None:
+        t = self.args.thresholds
+        dims = {"DBInstanceIdentifier": self.instance.identifier}
+        topic = self.args.alarm_topic_arn
+        self.alarms = [
+            metric_alarm(self, f"{name}-cpu-alarm", AlarmSpec(
+                name=f"{identifier}-cpu", description=f"{identifier}: CPU above {t.cpu_percent}% for 15 minutes.",
+                namespace="AWS/RDS", metric="CPUUtilization", statistic="Average", dimensions=dims,
+                threshold=t.cpu_percent, period=300, evaluation_periods=3), topic),
+            metric_alarm(self, f"{name}-storage-alarm", AlarmSpec(
+                name=f"{identifier}-free-storage", description=f"{identifier}: under {t.free_storage_gb} GB free.",
+                namespace="AWS/RDS", metric="FreeStorageSpace", statistic="Minimum", dimensions=dims,
+                threshold=t.free_storage_gb * 1024**3, comparison="LessThanThreshold", period=300), topic),
+            metric_alarm(self, f"{name}-connections-alarm", AlarmSpec(
+                name=f"{identifier}-connections", description=f"{identifier}: over {t.connections} connections.",
+                namespace="AWS/RDS", metric="DatabaseConnections", statistic="Maximum", dimensions=dims,
+                threshold=t.connections, period=300, evaluation_periods=2), topic),
+        ]
+
+    @property
+    def client_url_secret(self) -> aws.secretsmanager.Secret:
+        """The URL clients should use: through the proxy when there is one."""
+        secret = self.proxy_url_secret or self.url_secret
+        if secret is None:
+            raise ValueError(f"{self._name}: no URL secret was requested")
+        return secret
+
+    def grant_connect(self, grants: iam.Grants) -> None:
+        """Read the URL secret clients connect with (network reach comes from ``allowed_from``)."""
+        grant_secret_read(grants, self.client_url_secret.arn, f"{self.identifier} connection URL")
+
+
+def _url(args: MacroDatabaseArgs, password: pulumi.Output[str], host: pulumi.Input[str]) -> pulumi.Output[str]:
+    return pulumi.Output.all(password, host).apply(
+        lambda v: f"postgresql://{args.username}:{quote(v[0], safe='')}@{v[1]}:{PORT}/{args.db_name}?sslmode=require")

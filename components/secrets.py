@@ -1,0 +1,42 @@
+"""Secrets Manager helpers: one naming pattern, values only ever in the secret itself, reads granted by ARN."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components._options import child, stateful
+from infra import iam
+
+
+def secret_name(stack: str, key: str) -> str:
+    """``macro/{stack}/{key}``: the one pattern for every secret the platform owns."""
+    return f"macro/{stack}/{key}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecretSettings:
+    stack: str
+    recovery_window_days: int
+    """0 in dev (the name is free again at once), 7-30 in prod."""
+    protect: bool = False
+
+
+def create_secret(parent: pulumi.Resource, logical_name: str, settings: SecretSettings, *, key: str,
+                  description: str, value: pulumi.Input[str] | None) -> aws.secretsmanager.Secret:
+    """A secret and, when the value is known to the program, its version. ``value=None`` leaves the secret empty for
+    an operator (``pulumi config set --secret``), so the stack still deploys."""
+    secret = aws.secretsmanager.Secret(
+        logical_name, name=secret_name(settings.stack, key), description=description,
+        recovery_window_in_days=settings.recovery_window_days, opts=stateful(parent, settings.protect))
+    if value is not None:
+        aws.secretsmanager.SecretVersion(f"{logical_name}-value", secret_id=secret.id,
+                                         secret_string=pulumi.Output.secret(value), opts=child(parent))
+    return secret
+
+
+def grant_secret_read(grants: iam.Grants, secret_arn: pulumi.Input[str], label: str) -> None:
+    grants.allow(f"read secret {label}", ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                 [secret_arn])

@@ -1,0 +1,74 @@
+"""IAM policy documents built from grants, so no component writes policy JSON by hand.
+
+A :class:`Grants` collects statements for one principal; components add to it through their grant helpers
+(``bucket.grant_read(grants, prefix="extract/")``) and the owner of the role turns it into exactly one policy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+# The only statements allowed a "*" resource, because AWS offers no resource-level scoping for these actions.
+WILDCARD_RESOURCE_ACTIONS = frozenset({
+    "xray:PutTraceSegments",       # X-Ray has no resource ARNs
+    "xray:PutTelemetryRecords",
+    "ec2:CreateNetworkInterface",  # Lambda VPC ENIs: AWS requires "*" (as AWSLambdaVPCAccessExecutionRole grants)
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+    "ecr:GetAuthorizationToken",   # ECR login token is account-wide
+})
+
+
+def assume_role_policy(service: str) -> str:
+    """Trust policy naming exactly one AWS service principal."""
+    if not service.endswith(".amazonaws.com"):
+        raise ValueError(f"trust principal {service!r} must be an AWS service principal")
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    })
+
+
+@dataclass
+class Grants:
+    """The statements one principal is allowed; rendered once into a policy document."""
+
+    owner: str
+    statements: list[dict[str, Any]] = field(default_factory=list)
+
+    def allow(self, sid: str, actions: Sequence[str], resources: Sequence[pulumi.Input[str]],
+              condition: dict[str, Any] | None = None) -> None:
+        if not actions or any("*" in a for a in actions):
+            raise ValueError(f"{self.owner}: grant {sid} must list concrete actions, got {list(actions)}")
+        if any(r == "*" for r in resources) and not set(actions) <= WILDCARD_RESOURCE_ACTIONS:
+            raise ValueError(f"{self.owner}: grant {sid} uses resource '*' for actions AWS can scope: {list(actions)}")
+        statement: dict[str, Any] = {"Sid": _sid(sid), "Effect": "Allow", "Action": sorted(set(actions)),
+                                     "Resource": list(resources)}
+        if condition:
+            statement["Condition"] = condition
+        self.statements.append(statement)
+
+    def __bool__(self) -> bool:
+        return bool(self.statements)
+
+    def document(self) -> pulumi.Output[str]:
+        if not self.statements:
+            raise ValueError(f"{self.owner}: a policy needs at least one grant")
+        return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": self.statements})
+
+
+def _sid(text: str) -> str:
+    cleaned = "".join(ch for ch in text.title() if ch.isalnum())
+    return cleaned[:100] or "Grant"
+
+
+def document(statements: list[dict[str, Any]]) -> pulumi.Output[str]:
+    """A policy document (resource policies: bucket, queue, topic, key) from statements that may hold Outputs."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})

@@ -1,0 +1,217 @@
+"""Evaluate the Pulumi program for one stack under mocks and record every resource it registers.
+
+No Pulumi CLI, AWS account, credentials or network: the stack's config is read from ``Pulumi.<stack>.yaml`` (``secure:``
+values become placeholders), the program runs against :class:`PlatformMocks`, and a recording monitor keeps each
+registration as a :class:`~plan.records.ResourceRecord`. Tests, the rule set and the plan all read these records.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import runpy
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from plan.records import ResourceRecord, StackRecords
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+SECRET_PLACEHOLDER = "<secret from pulumi config: {key}>"
+MOCK_SECRET_MARKER = "MockSecret"
+"""Every generated secret value under mocks contains this marker, so tests can find a leaked value anywhere."""
+
+
+class StackConfigFileError(ValueError):
+    """The stack file is missing or malformed."""
+
+
+def read_stack_config(stack: str, root: Path = ROOT) -> tuple[str, dict[str, str], list[str]]:
+    """(project, config map as the engine passes it, secret keys) from ``Pulumi.yaml`` and ``Pulumi.<stack>.yaml``."""
+    project_file = root / "Pulumi.yaml"
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if not stack_file.exists():
+        raise StackConfigFileError(f"{stack_file.name} does not exist: stacks are "
+                                   f"{sorted(p.name[7:-5] for p in root.glob('Pulumi.*.yaml'))}")
+    project = yaml.safe_load(project_file.read_text())["name"]
+    raw = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+    if not isinstance(raw, dict):
+        raise StackConfigFileError(f"{stack_file.name}: 'config' must be a mapping")
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        full = key if ":" in key else f"{project}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[full] = SECRET_PLACEHOLDER.format(key=full)
+            secret_keys.append(full)
+        else:
+            config[full] = value if isinstance(value, str) else json.dumps(value)
+    return project, config, secret_keys
+
+
+class PlatformMocks(pulumi_mocks.Mocks):
+    """Echo inputs and add the computed fields AWS would return (ARNs, URLs, endpoints, generated values), so checks
+    inside ``apply`` and references between resources see real-looking values instead of ``None``."""
+
+    def __init__(self) -> None:
+        self.last: tuple[pulumi_mocks.MockResourceArgs, dict[str, Any]] | None = None
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        physical = _physical_name(args)
+        resource_id = physical
+        typ = args.typ
+        service = typ.split(":")[1].split("/")[0] if typ.startswith("aws:") else ""
+        outputs.setdefault("arn", f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{typ.split(':')[-1].lower()}/{physical}")
+        if "name" not in outputs and typ.startswith("aws:"):
+            outputs["name"] = physical
+        if typ == "aws:s3/bucket:Bucket":
+            outputs.update(bucket=physical, arn=f"arn:aws:s3:::{physical}",
+                           bucketRegionalDomainName=f"{physical}.s3.{REGION}.amazonaws.com")
+        elif typ == "aws:sqs/queue:Queue":
+            outputs.update(arn=f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{physical}",
+                           url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{physical}")
+        elif typ == "aws:iam/role:Role":
+            outputs.update(arn=f"arn:aws:iam::{ACCOUNT_ID}:role/{physical}", uniqueId=f"AROA{physical.upper()}")
+        elif typ == "aws:iam/policy:Policy":
+            outputs.update(arn=f"arn:aws:iam::{ACCOUNT_ID}:policy/{physical}")
+        elif typ == "aws:secretsmanager/secret:Secret":
+            outputs.update(arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{physical}-AbCdEf")
+        elif typ == "aws:kms/key:Key":
+            resource_id = f"key-{physical}"
+            outputs.update(keyId=resource_id, arn=f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{resource_id}")
+        elif typ == "aws:lambda/function:Function":
+            arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{physical}"
+            outputs.update(arn=arn, qualifiedArn=f"{arn}:1", version="1",
+                           invokeArn=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations")
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            outputs.update(arn=f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{physical}")
+        elif typ == "aws:opensearch/domain:Domain":
+            outputs.update(endpoint=f"vpc-{physical}.{REGION}.es.amazonaws.com",
+                           arn=f"arn:aws:es:{REGION}:{ACCOUNT_ID}:domain/{physical}")
+        elif typ == "aws:rds/instance:Instance":
+            outputs.update(address=f"{physical}.mock.{REGION}.rds.amazonaws.com", identifier=physical,
+                           endpoint=f"{physical}.mock.{REGION}.rds.amazonaws.com:5432", resourceId=f"db-{physical}")
+        elif typ == "aws:rds/proxy:Proxy":
+            outputs.update(endpoint=f"{physical}.proxy-mock.{REGION}.rds.amazonaws.com")
+        elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            outputs.update(primaryEndpointAddress=f"master.{physical}.mock.use1.cache.amazonaws.com",
+                           readerEndpointAddress=f"replica.{physical}.mock.use1.cache.amazonaws.com")
+        elif typ == "aws:dynamodb/table:Table":
+            outputs.update(arn=f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{physical}")
+        elif typ == "aws:ecs/cluster:Cluster":
+            outputs.update(arn=f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/{physical}")
+        elif typ == "aws:sns/topic:Topic":
+            outputs.update(arn=f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{physical}")
+        elif typ == "aws:cloudwatch/eventRule:EventRule":
+            outputs.update(arn=f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{physical}")
+        elif typ == "aws:route53/healthCheck:HealthCheck":
+            resource_id = f"hc-{physical}"
+        elif typ.startswith("random:"):
+            outputs.update(result=_mock_secret(args.name), id=f"{args.name}-id")
+        self.last = (args, outputs)
+        return resource_id, outputs
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        token = args.token
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{REGION}{z}" for z in "abcdef"]
+            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": REGION}
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/mock", "userId": "MOCK",
+                    "id": ACCOUNT_ID}
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": REGION, "region": REGION, "id": REGION, "endpoint": f"ec2.{REGION}.amazonaws.com",
+                    "description": "US East (N. Virginia)"}
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        raise NotImplementedError(f"the offline plan has no mock for the call {token}; add one to PlatformMocks.call")
+
+
+def _physical_name(args: pulumi_mocks.MockResourceArgs) -> str:
+    for key in ("name", "bucket", "domainName", "identifier", "replicationGroupId", "functionName", "clusterName"):
+        value = args.inputs.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return args.name
+
+
+def _mock_secret(name: str) -> str:
+    """Deterministic, unmistakable, and valid for AWS's password rules (upper, lower, digit, special)."""
+    return f"{MOCK_SECRET_MARKER}-{name}-Aa1!"
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, keeping every registration and the stack's outputs."""
+
+    def __init__(self, mocks: PlatformMocks):
+        super().__init__(mocks)
+        self.platform_mocks = mocks
+        self.records: list[ResourceRecord] = []
+        self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self.platform_mocks.last = None
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack" or self.platform_mocks.last is None:
+            return response
+        args, outputs = self.platform_mocks.last
+        self.records.append(ResourceRecord(
+            type=request.type, name=request.name, urn=response.urn, inputs=args.inputs, outputs=outputs,
+            parent=request.parent or None, dependencies=tuple(request.dependencies), protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete), custom=bool(request.custom),
+            provider=request.provider or None))
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        if "::pulumi:pulumi:Stack::" in request.urn:
+            self.stack_outputs.update(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+
+def evaluate_program(stack: str, config: dict[str, str], secret_keys: list[str], *, project: str = "macro-infra",
+                     program: Path = ROOT / "__main__.py") -> StackRecords:
+    """Run the program once for ``stack`` with ``config`` (engine-style ``project:key`` strings) and record it."""
+    settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(config, secret_keys)
+    mocks = PlatformMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    settings.SETTINGS.rpc_manager.clear()
+    sys.path.insert(0, str(program.parent)) if str(program.parent) not in sys.path else None
+    cwd = os.getcwd()
+    os.chdir(program.parent)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # the evaluation allocates many small objects and frees few; collection only costs time here
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        root = settings.get_root_resource()
+        if root is not None:
+            # The mock engine finishes the stack only on shutdown; collect exports explicitly.
+            outputs = getattr(root, "outputs", {}) or {}
+            for key, value in outputs.items():
+                if key not in monitor.stack_outputs:
+                    monitor.stack_outputs[key] = _sync_await(pulumi.Output.from_input(value).future())
+    finally:
+        os.chdir(cwd)
+        if gc_was_enabled:
+            gc.enable()
+    return StackRecords(stack=stack, records=tuple(monitor.records), outputs=dict(monitor.stack_outputs))
+
+
+@cache
+def evaluate_stack(stack: str) -> StackRecords:
+    """Evaluate ``Pulumi.<stack>.yaml`` once per process."""
+    project, config, secret_keys = read_stack_config(stack)
+    return evaluate_program(stack, config, secret_keys, project=project)
