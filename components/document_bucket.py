@@ -175,7 +175,7 @@ class DocumentBucket(pulumi.ComponentResource):
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         }, *extra_policy]
         policy = aws.s3.BucketPolicy(f"{name}-policy", bucket=bucket.id, policy=iam.document(statements), **regional,
-                                     opts=child(self, depends_on=[public_block]))
+                                     opts=child(self, depends_on=[ownership, public_block]))
         if bucket is self.bucket:
             self.policy = policy
         if not versioned:
@@ -205,6 +205,9 @@ class DocumentBucket(pulumi.ComponentResource):
             opts=stateful(self, args.protect))
         replica_versioning = self._harden(f"{name}-replica", self.replica, region=region, versioned=True,
                                           kms_key_arn=None)
+        # S3.11: the replica reports its object events too (to its region's default bus), e.g. for DR audits.
+        aws.s3.BucketNotification(f"{name}-replica-notification", bucket=self.replica.id, region=region,
+                                  eventbridge=True, opts=child(self))
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-replica-lifecycle", bucket=self.replica.id, region=region,
             rules=[_lifecycle_rule(r) for r in args.lifecycle] or [_lifecycle_rule(r) for r in document_lifecycle()],

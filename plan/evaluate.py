@@ -12,6 +12,7 @@ import json
 import os
 import runpy
 import sys
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,9 @@ class PlatformMocks(pulumi_mocks.Mocks):
     inside ``apply`` and references between resources see real-looking values instead of ``None``."""
 
     def __init__(self) -> None:
-        self.last: tuple[pulumi_mocks.MockResourceArgs, dict[str, Any]] | None = None
+        # Registrations run on a thread pool, so results are handed to the monitor by (type, name), never "last".
+        self.created: dict[tuple[str, str], tuple[pulumi_mocks.MockResourceArgs, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
@@ -120,7 +123,8 @@ class PlatformMocks(pulumi_mocks.Mocks):
             resource_id = f"hc-{physical}"
         elif typ.startswith("random:"):
             outputs.update(result=_mock_secret(args.name), id=f"{args.name}-id")
-        self.last = (args, outputs)
+        with self._lock:
+            self.created[(args.typ, args.name)] = (args, outputs)
         return resource_id, outputs
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
@@ -152,6 +156,19 @@ def _mock_secret(name: str) -> str:
     return f"{MOCK_SECRET_MARKER}-{name}-Aa1!"
 
 
+def _unwrap_secrets(value: Any, key: str = "", found: set[str] | None = None) -> Any:
+    """Replace the engine's secret envelopes with their values, noting which top-level input held one."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            if found is not None:
+                found.add(key)
+            return _unwrap_secrets(value.get("value"), key, found)
+        return {k: _unwrap_secrets(v, key, found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v, key, found) for v in value]
+    return value
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The mock monitor, keeping every registration and the stack's outputs."""
 
@@ -159,19 +176,26 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.platform_mocks = mocks
         self.records: list[ResourceRecord] = []
+        self._records_lock = threading.Lock()
         self.stack_outputs: dict[str, Any] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        self.platform_mocks.last = None
         response = super().RegisterResource(request)
-        if request.type == "pulumi:pulumi:Stack" or self.platform_mocks.last is None:
+        with self.platform_mocks._lock:
+            created = self.platform_mocks.created.pop((request.type, request.name), None)
+        if request.type == "pulumi:pulumi:Stack" or created is None:
             return response
-        args, outputs = self.platform_mocks.last
-        self.records.append(ResourceRecord(
-            type=request.type, name=request.name, urn=response.urn, inputs=args.inputs, outputs=outputs,
+        args, outputs = created
+        secret_keys: set[str] = set()
+        inputs = {key: _unwrap_secrets(value, key, secret_keys) for key, value in args.inputs.items()}
+        record = ResourceRecord(
+            type=request.type, name=request.name, urn=response.urn, inputs=inputs, outputs=_unwrap_secrets(outputs),
+            secret_inputs=tuple(sorted(secret_keys)),
             parent=request.parent or None, dependencies=tuple(request.dependencies), protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete), custom=bool(request.custom),
-            provider=request.provider or None))
+            provider=request.provider or None)
+        with self._records_lock:
+            self.records.append(record)
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)

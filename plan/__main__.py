@@ -1,0 +1,195 @@
+"""The offline plan: ``python -m plan dev [--diff prod] [--json FILE] [--no-compliance]``.
+
+Evaluates the program for a stack under mocks and prints a preview-like tree (component → children with their key
+settings), counts per resource type, the secrets that still await a value, the compliance report of the rule set, and
+optionally the differences from another stack. Exits non-zero when a rule is violated, so CI can gate on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from plan.records import ResourceRecord, StackRecords
+
+# The settings worth seeing per type in the tree and the stack diff (dotted paths into camelCase inputs).
+KEY_SETTINGS: dict[str, tuple[str, ...]] = {
+    "aws:ec2/vpc:Vpc": ("cidrBlock", "tags.Name"),
+    "aws:ec2/subnet:Subnet": ("cidrBlock", "availabilityZone"),
+    "aws:s3/bucket:Bucket": ("bucket", "region", "forceDestroy"),
+    "aws:s3/bucketAccelerateConfiguration:BucketAccelerateConfiguration": ("status",),
+    "aws:s3/bucketNotification:BucketNotification": ("eventbridge", "lambdaFunctions"),
+    "aws:sqs/queue:Queue": ("name", "visibilityTimeoutSeconds", "fifoQueue", "redrivePolicy"),
+    "aws:dynamodb/table:Table": ("name", "billingMode", "pointInTimeRecovery.enabled", "deletionProtectionEnabled"),
+    "aws:opensearch/domain:Domain": ("domainName", "clusterConfig.instanceType", "clusterConfig.instanceCount",
+                                     "clusterConfig.zoneAwarenessEnabled", "clusterConfig.dedicatedMasterCount",
+                                     "vpcOptions.subnetIds"),
+    "aws:rds/instance:Instance": ("identifier", "instanceClass", "multiAz", "deletionProtection",
+                                  "backupRetentionPeriod", "publiclyAccessible"),
+    "aws:rds/proxy:Proxy": ("name", "requireTls"),
+    "aws:elasticache/replicationGroup:ReplicationGroup": ("replicationGroupId", "nodeType", "numCacheClusters",
+                                                          "automaticFailoverEnabled", "multiAzEnabled"),
+    "aws:lambda/function:Function": ("name", "runtime", "memorySize", "timeout", "architectures"),
+    "aws:lambda/eventSourceMapping:EventSourceMapping": ("batchSize", "functionResponseTypes"),
+    "aws:cloudwatch/eventRule:EventRule": ("name", "scheduleExpression"),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", "metricName", "threshold"),
+    "aws:secretsmanager/secret:Secret": ("name", "recoveryWindowInDays"),
+    "aws:ec2/natGateway:NatGateway": ("tags.Name",),
+    "aws:iam/role:Role": ("name",),
+}
+
+
+def setting(inputs: dict[str, Any], path: str) -> Any:
+    value: Any = inputs
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def describe(record: ResourceRecord) -> str:
+    shown = []
+    for path in KEY_SETTINGS.get(record.type, ()):
+        value = setting(record.inputs, path)
+        if value is not None and value != []:
+            shown.append(f"{path}={_short(value)}")
+    flags = [f for f, on in (("protected", record.protect), ("retained", record.retain_on_delete)) if on]
+    return "  ".join(shown + flags)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= 70 else text[:67] + "..."
+
+
+def tree(records: StackRecords) -> list[str]:
+    children: dict[str | None, list[ResourceRecord]] = {}
+    urns = {r.urn for r in records}
+    for r in records:
+        parent = r.parent if r.parent in urns else None
+        children.setdefault(parent, []).append(r)
+    lines: list[str] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for r in children.get(parent, []):
+            kind = r.type.split(":")[-1] if r.custom else r.type
+            detail = describe(r)
+            lines.append(f"{'  ' * depth}{'+' if r.custom else '#'} {kind} {r.name}{'  ' + detail if detail else ''}")
+            walk(r.urn, depth + 1)
+
+    walk(None, 0)
+    return lines
+
+
+def type_counts(records: StackRecords) -> Counter[str]:
+    return Counter(r.type for r in records if r.custom)
+
+
+def pending_secrets(records: StackRecords) -> list[str]:
+    """Secrets created without a value: an operator must set them (``pulumi config set --secret``)."""
+    valued = {r.name.removesuffix("-value") for r in records.of_type("aws:secretsmanager/secretVersion:SecretVersion")}
+    return sorted(setting(r.inputs, "name") or r.name for r in records.of_type("aws:secretsmanager/secret:Secret")
+                  if r.name not in valued)
+
+
+def _normalise(text: str, stack: str) -> str:
+    return re.sub(rf"(?<![a-z0-9]){re.escape(stack)}(?![a-z0-9])", "{stack}", text)
+
+
+def diff(a: StackRecords, b: StackRecords) -> list[str]:
+    """Resources only in one stack, and key settings that differ, matched by type and stack-neutral name."""
+    index_a = {(r.type, _normalise(r.name, a.stack)): r for r in a}
+    index_b = {(r.type, _normalise(r.name, b.stack)): r for r in b}
+    lines = []
+    for key in sorted(index_a.keys() - index_b.keys()):
+        lines.append(f"- only in {a.stack}: {key[0].split(':')[-1]} {key[1]}")
+    for key in sorted(index_b.keys() - index_a.keys()):
+        lines.append(f"+ only in {b.stack}: {key[0].split(':')[-1]} {key[1]}")
+    for key in sorted(index_a.keys() & index_b.keys()):
+        ra, rb = index_a[key], index_b[key]
+        for path in KEY_SETTINGS.get(key[0], ()):
+            va, vb = setting(ra.inputs, path), setting(rb.inputs, path)
+            if _normalise(json.dumps(va), a.stack) != _normalise(json.dumps(vb), b.stack):
+                lines.append(f"~ {key[0].split(':')[-1]} {key[1]}: {path} {_short(va)} -> {_short(vb)}")
+        if ra.protect != rb.protect:
+            lines.append(f"~ {key[0].split(':')[-1]} {key[1]}: protect {ra.protect} -> {rb.protect}")
+    return lines
+
+
+def to_json(records: StackRecords) -> dict[str, Any]:
+    return {
+        "stack": records.stack,
+        "resources": [{"type": r.type, "name": r.name, "urn": r.urn, "custom": r.custom, "parent": r.parent,
+                       "dependencies": list(r.dependencies), "protect": r.protect,
+                       "retainOnDelete": r.retain_on_delete, "inputs": r.inputs} for r in records],
+        "outputs": records.outputs,
+    }
+
+
+def compliance(records: StackRecords) -> tuple[list[str], int]:
+    """The rule set's report for the stack, and how many violations it found."""
+    try:
+        from policy.rules import evaluate
+    except ImportError:  # the rule set is optional while it is being built
+        return ["(rule set not available)"], 0
+    report = evaluate(records)
+    return report.render().splitlines(), len(report.violations)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m plan", description=__doc__.splitlines()[0])
+    parser.add_argument("stack", help="stack name: dev or prod (reads Pulumi.<stack>.yaml)")
+    parser.add_argument("--diff", metavar="STACK", help="also show what differs in another stack")
+    parser.add_argument("--json", metavar="FILE", type=Path, help="write the records as JSON for other tools")
+    parser.add_argument("--no-compliance", action="store_true", help="skip the rule set")
+    opts = parser.parse_args(argv)
+
+    from infra.config import ConfigError
+    from plan.evaluate import StackConfigFileError, evaluate_stack
+
+    started = time.perf_counter()
+    try:
+        records = evaluate_stack(opts.stack)
+    except (ConfigError, StackConfigFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - started
+
+    print(f"Offline plan for stack {opts.stack} (Pulumi mocks; no AWS account, CLI or network used)\n")
+    print("\n".join(tree(records)))
+    counts = type_counts(records)
+    print(f"\nResources: {sum(counts.values())} cloud resources, "
+          f"{sum(1 for r in records if not r.custom)} components, evaluated in {elapsed:.1f} s")
+    for type_token, count in sorted(counts.items()):
+        print(f"  {count:4d}  {type_token}")
+    waiting = pending_secrets(records)
+    print(f"\nSecrets awaiting a value ({len(waiting)}): set them with pulumi config set --secret, see README")
+    for name in waiting:
+        print(f"  - {name}")
+    violations = 0
+    if not opts.no_compliance:
+        lines, violations = compliance(records)
+        print("\nCompliance")
+        print("\n".join(f"  {line}" for line in lines))
+    if opts.diff:
+        other = evaluate_stack(opts.diff)
+        print(f"\nDifferences {opts.stack} -> {opts.diff}")
+        print("\n".join(f"  {line}" for line in diff(records, other)) or "  (none)")
+    if opts.json:
+        opts.json.write_text(json.dumps(to_json(records), indent=2, sort_keys=True, default=str))
+        print(f"\nRecords written to {opts.json}")
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
