@@ -1,73 +1,153 @@
 """macro-infra: the whole platform, wired top to bottom. Read this file as the map of the system.
 
-Order: configuration → provider and identity → network → on-call topic → storage → messaging → tables → data stores
-→ exports. Components live in ``components/``; settings in ``Pulumi.<stack>.yaml`` (see ``infra/config.py``).
+Order: configuration → provider and identity → network → topics → storage → messaging → tables → data stores and
+secrets → data plane (functions and their triggers) → service roles → compute and monitoring → exports.
+Components live in ``components/``; settings in ``Pulumi.<stack>.yaml`` (typed and validated in ``infra/config.py``).
 """
 
 import pulumi
 import pulumi_aws as aws
 
-from components.alarm_topic import AlarmTopic, AlarmTopicArgs
+from components.cache import CacheAlarmThresholds, RedisCache, RedisCacheArgs
 from components.connection_table import ConnectionTable, ConnectionTableArgs
-from components.document_bucket import CorsSettings, DocumentBucket, DocumentBucketArgs, document_lifecycle
+from components.document_bucket import (
+    CorsSettings,
+    DocumentBucket,
+    DocumentBucketArgs,
+    LifecycleRule,
+    document_lifecycle,
+)
+from components.encrypted_topic import EncryptedTopic, EncryptedTopicArgs
+from components.event_rule import EventRule, EventRuleArgs, object_created_pattern
+from components.function import Function, FunctionArgs, VpcPlacement
 from components.macro_database import DatabaseAlarmThresholds, MacroDatabase, MacroDatabaseArgs
-from components.network import Network, NetworkArgs
-from components.queue_with_dlq import QueueWithDLQ, QueueWithDLQArgs
+from components.network import EgressRule, Network, NetworkArgs
+from components.platform_cluster import PlatformCluster, PlatformClusterArgs
+from components.platform_secrets import EXTERNAL_KEYS, PlatformSecrets, PlatformSecretsArgs
+from components.queue_with_dlq import QueueWithDLQ, QueueWithDLQArgs, visibility_for_consumer
 from components.search_domain import SearchDomain, SearchDomainArgs
 from components.secrets import SecretSettings
-from infra.config import PROJECT, StackConfig, load, raw_values
+from components.service_role import ServiceRole, ServiceRoleArgs
+from components.table import GlobalIndex, Table, TableArgs
+from infra.config import PROJECT, DatabaseConfig, StackConfig, load, raw_values
+from infra.iam import key_policy
 
 # --- Configuration: validated before any resource exists ------------------------------------------------------------
 stack = pulumi.get_stack()
-cfg: StackConfig = load(stack, pulumi.Config("aws").get("region"), raw_values(pulumi.Config(PROJECT).get))
+project_config = pulumi.Config(PROJECT)
+cfg: StackConfig = load(stack, pulumi.Config("aws").get("region"), raw_values(project_config.get))
+functions = cfg.data_plane.functions
 
 # --- Provider and identity ------------------------------------------------------------------------------------------
 provider = aws.Provider("aws", region=cfg.region, default_tags={
     "tags": {"environment": cfg.environment, "project": PROJECT, "managed-by": "pulumi"}})
 in_account = pulumi.ResourceOptions(providers={"aws": provider})
 account_id = aws.get_caller_identity().account_id
-secrets = SecretSettings(stack=stack, recovery_window_days=cfg.secrets.recovery_window_days, protect=cfg.protect)
+secret_settings = SecretSettings(stack=stack, recovery_window_days=cfg.secrets.recovery_window_days,
+                                 protect=cfg.protect)
 
 # --- Network: coparse_api_vpc ---------------------------------------------------------------------------------------
 network = Network("network", NetworkArgs(
     stack=stack, cidr=cfg.network.cidr, nat_gateways=cfg.network.nat_gateways, flow_logs=cfg.network.flow_logs,
     log_retention_days=cfg.log_retention_days), in_account)
-# Clients of the data stores: services and VPC functions join one of these groups; stores admit only them.
+# Clients of the data stores. Stores admit only these groups; clients reach AWS APIs (443) through the NAT and the
+# stores inside the VPC. ECS services deployed from their own repositories join `services`.
+client_egress = [EgressRule(port=443, cidr="0.0.0.0/0", description="AWS APIs through the NAT gateways"),
+                 EgressRule(port=5432, cidr=cfg.network.cidr, description="PostgreSQL and RDS Proxy in the VPC"),
+                 EgressRule(port=6379, cidr=cfg.network.cidr, description="Redis in the VPC")]
 service_clients = network.security_group(
-    f"services-sg-{stack}", description="Platform services (ECS tasks) that reach the data stores")
+    f"services-sg-{stack}", description="Platform services (ECS tasks) that reach the data stores",
+    egress=client_egress)
+function_clients = network.security_group(
+    f"data-plane-functions-sg-{stack}", description="Data-plane Lambda functions that reach the data stores",
+    egress=client_egress)
+store_clients = [service_clients, function_clients]
+in_vpc = VpcPlacement(subnet_ids=network.private_subnet_ids, security_group=function_clients)
 
-# --- On-call topic: every alarm goes here ---------------------------------------------------------------------------
-on_call = AlarmTopic("on-call", AlarmTopicArgs(
+# --- Topics: on-call alarms; SES bounces and complaints -------------------------------------------------------------
+on_call = EncryptedTopic("on-call", EncryptedTopicArgs(
     topic_name=f"macro-on-call-{stack}", account_id=account_id, emails=cfg.alarms.emails), in_account)
+alarm_topic = on_call.arn
+ses_bounces = EncryptedTopic("ses-bounces", EncryptedTopicArgs(
+    topic_name=f"macro-email-bounce-{stack}", account_id=account_id, publishers=("ses.amazonaws.com",)), in_account)
+ses_complaints = EncryptedTopic("ses-complaints", EncryptedTopicArgs(
+    topic_name=f"macro-email-complaint-{stack}", account_id=account_id, publishers=("ses.amazonaws.com",)),
+    in_account)
 
 # --- Storage --------------------------------------------------------------------------------------------------------
+bucket_defaults = {"stack": stack, "account_id": account_id, "force_destroy": not cfg.protect, "protect": cfg.protect}
+access_logs = None
+if cfg.storage.access_logging:
+    access_logs = DocumentBucket("access-logs", DocumentBucketArgs(
+        base_name="access-logs", versioned=False, receives_access_logs=True,
+        lifecycle=(LifecycleRule(id="expire-logs", expire_days=cfg.storage.access_log_expiry_days,
+                                 abort_multipart_days=1),), eventbridge=True, **bucket_defaults), in_account)
+logs_to = access_logs.bucket.bucket if access_logs else None
+cors = CorsSettings(allowed_origins=cfg.storage.cors_origins)
+
 documents = DocumentBucket("documents", DocumentBucketArgs(
-    base_name="documents", stack=stack, account_id=account_id, versioned=True,
+    base_name="documents", versioned=True,
     lifecycle=document_lifecycle(cfg.storage.noncurrent_version_expiry_days),
     cors=CorsSettings(allowed_origins=cfg.storage.cors_origins,
                       expose_headers=("ETag", "Content-Length", "Content-Range")),
     transfer_acceleration=cfg.storage.transfer_acceleration, eventbridge=True,
-    replica_region=cfg.storage.dr_region if cfg.storage.replication else None,
-    force_destroy=not cfg.protect, protect=cfg.protect), in_account)
+    replica_region=cfg.storage.dr_region if cfg.storage.replication else None, access_log_bucket=logs_to,
+    **bucket_defaults), in_account)
+docx_uploads = DocumentBucket("docx-upload", DocumentBucketArgs(
+    base_name="docx-upload", versioned=False,
+    lifecycle=(LifecycleRule(id="expire-uploads", expire_days=1, abort_multipart_days=1),),
+    cors=cors, function_notifications=True, access_log_bucket=logs_to, **bucket_defaults), in_account)
+bulk_staging = DocumentBucket("bulk-upload-staging", DocumentBucketArgs(
+    base_name="bulk-upload-staging", versioned=False,
+    lifecycle=(LifecycleRule(id="expire-zips", prefix="extract/", expire_days=cfg.storage.staging_expiry_days),
+               LifecycleRule(id="abort-incomplete-multipart", abort_multipart_days=1)),
+    cors=cors, eventbridge=True, access_log_bucket=logs_to, **bucket_defaults), in_account)
+attachments = DocumentBucket("email-attachments", DocumentBucketArgs(
+    base_name="email-attachments", versioned=False,
+    lifecycle=(LifecycleRule(id="backstop-expiry", expire_days=cfg.storage.attachments_expiry_days,
+                             abort_multipart_days=1),),
+    eventbridge=True, access_log_bucket=logs_to, **bucket_defaults), in_account)
 
-# --- Messaging ------------------------------------------------------------------------------------------------------
-search_events = QueueWithDLQ("search-event", QueueWithDLQArgs(
-    base_name="search-event", stack=stack, alarm_topic_arn=on_call.arn,
-    oldest_message_alarm_seconds=cfg.alarms.queue_oldest_message_seconds), in_account)
+# --- Messaging: every key queue with its DLQ and alarm ---------------------------------------------------------------
+
+
+def queue(base_name: str, *, consumer: str | None = None, max_receive_count: int = 5, **extra: object) -> QueueWithDLQ:
+    """A queue named ``{base_name}-queue-{stack}``; a Lambda consumer's timeout sets the visibility it needs."""
+    visibility = visibility_for_consumer(functions[consumer].timeout_seconds) if consumer else 30
+    return QueueWithDLQ(base_name, QueueWithDLQArgs(
+        base_name=base_name, stack=stack, alarm_topic_arn=alarm_topic, visibility_timeout_seconds=visibility,
+        max_receive_count=max_receive_count, **extra), in_account)  # type: ignore[arg-type]
+
+
+search_events = queue("search-event", oldest_message_alarm_seconds=cfg.alarms.queue_oldest_message_seconds)
+contacts_queue = queue("contacts")
+notifications = queue("notification")
+push_delivery = queue("push-delivery")
+document_deletions = queue("delete-document-handler", consumer="delete_document")
+chat_deletions = queue("delete-chat-handler", consumer="delete_chat")
+conversions = queue("convert-service", max_receive_count=2)
+bulk_uploads = queue("bulk-upload", consumer="bulk_upload")
+text_extraction = queue("document-text-extractor-lambda", consumer="text_extractor", max_receive_count=3)
 
 # --- Tables ---------------------------------------------------------------------------------------------------------
+table_protection = {"point_in_time_recovery": cfg.tables.point_in_time_recovery,
+                    "deletion_protection": cfg.tables.deletion_protection, "protect": cfg.protect}
 connections = ConnectionTable("connection-gateway", ConnectionTableArgs(
-    table_name=f"connection-gateway-{stack}", point_in_time_recovery=cfg.tables.point_in_time_recovery,
-    deletion_protection=cfg.tables.deletion_protection, protect=cfg.protect), in_account)
+    table_name=f"connection-gateway-{stack}", **table_protection), in_account)
+bulk_requests = Table("bulk-upload", TableArgs(
+    table_name=f"bulk-upload-{stack}", indexes=(GlobalIndex(name="DocumentPkIndex", hash_key="SK"),),
+    ttl_attribute="expires_at", **table_protection), in_account)
+frecency = Table("frecency", TableArgs(
+    table_name=f"frecency-{stack}", ttl_attribute="expires_at", **table_protection), in_account)
 
-# --- Data stores: search and MacroDB --------------------------------------------------------------------------------
+# --- Data stores and secrets: search, MacroDB, ContactsDB, cache, application keys ----------------------------------
 search = SearchDomain("search", SearchDomainArgs(
     domain_name=f"macro-search-{stack}", account_id=account_id, region=cfg.region, network=network,
-    allowed_from=[service_clients], engine_version=cfg.search.engine_version,
+    allowed_from=store_clients, engine_version=cfg.search.engine_version,
     instance_type=cfg.search.instance_type, data_nodes=cfg.search.data_nodes, zone_count=cfg.search.zone_count,
     dedicated_masters=cfg.search.dedicated_masters, master_type=cfg.search.master_type,
     master_count=cfg.search.master_count, ebs_size_gb=cfg.search.ebs_size_gb,
-    log_retention_days=cfg.log_retention_days, secrets=secrets, alarm_topic_arn=on_call.arn,
+    log_retention_days=cfg.log_retention_days, secrets=secret_settings, alarm_topic_arn=alarm_topic,
     free_storage_alarm_mb=cfg.alarms.search_free_storage_mb,
     jvm_pressure_alarm_percent=cfg.alarms.search_jvm_pressure_percent,
     create_service_linked_role=cfg.search.create_service_linked_role, protect=cfg.protect), in_account)
@@ -75,32 +155,202 @@ search = SearchDomain("search", SearchDomainArgs(
 db_thresholds = DatabaseAlarmThresholds(cpu_percent=cfg.alarms.rds_cpu_percent,
                                         free_storage_gb=cfg.alarms.rds_free_storage_gb,
                                         connections=cfg.alarms.rds_connections)
-macro_db = MacroDatabase("macrodb", MacroDatabaseArgs(
-    identifier="macrodb", stack=stack, db_name="macrodb", network=network, secrets=secrets,
-    alarm_topic_arn=on_call.arn, url_secret_key="macro_db_secret_key",
-    proxy_url_secret_key="macro_db_proxy_secret_key", allowed_from=[service_clients],
-    engine_version=cfg.database.engine_version, instance_class=cfg.database.instance_class,
-    allocated_storage_gb=cfg.database.allocated_storage_gb,
-    max_allocated_storage_gb=cfg.database.max_allocated_storage_gb, multi_az=cfg.database.multi_az,
-    backup_retention_days=cfg.database.backup_retention_days,
-    deletion_protection=cfg.database.deletion_protection, final_snapshot=cfg.database.final_snapshot,
-    proxy=cfg.database.proxy, performance_insights=cfg.database.performance_insights,
-    monitoring_interval=cfg.database.monitoring_interval, log_retention_days=cfg.log_retention_days,
-    thresholds=db_thresholds, protect=cfg.protect), in_account)
+
+
+def database(name: str, identifier: str, db_name: str, settings: DatabaseConfig, **secret_keys: str) -> MacroDatabase:
+    return MacroDatabase(name, MacroDatabaseArgs(
+        identifier=identifier, stack=stack, db_name=db_name, network=network, secrets=secret_settings,
+        alarm_topic_arn=alarm_topic, allowed_from=store_clients, engine_version=settings.engine_version,
+        instance_class=settings.instance_class, allocated_storage_gb=settings.allocated_storage_gb,
+        max_allocated_storage_gb=settings.max_allocated_storage_gb, multi_az=settings.multi_az,
+        backup_retention_days=settings.backup_retention_days, deletion_protection=settings.deletion_protection,
+        final_snapshot=settings.final_snapshot, proxy=settings.proxy,
+        performance_insights=settings.performance_insights, monitoring_interval=settings.monitoring_interval,
+        log_retention_days=cfg.log_retention_days, thresholds=db_thresholds, protect=cfg.protect,
+        **secret_keys), in_account)
+
+
+macro_db = database("macrodb", "macrodb", "macrodb", cfg.database, url_secret_key="macro_db_secret_key",
+                    proxy_url_secret_key="macro_db_proxy_secret_key")
+contacts_db = database("contactsdb", "contacts-db", "contacts", cfg.contacts_database,
+                       url_secret_key="contacts_db_secret_key")
+
+cache = RedisCache("cache", RedisCacheArgs(
+    stack=stack, account_id=account_id, network=network, secrets=secret_settings, alarm_topic_arn=alarm_topic,
+    allowed_from=store_clients, engine_version=cfg.cache.engine_version, node_type=cfg.cache.node_type,
+    nodes=cfg.cache.nodes, snapshot_retention_days=cfg.cache.snapshot_retention_days,
+    log_retention_days=cfg.log_retention_days,
+    thresholds=CacheAlarmThresholds(cpu_percent=cfg.alarms.cache_cpu_percent,
+                                    memory_percent=cfg.alarms.cache_memory_percent),
+    protect=cfg.protect), in_account)
+
+app_secrets = PlatformSecrets("app-secrets", PlatformSecretsArgs(
+    settings=secret_settings,
+    external_values={key: project_config.get_secret(config_key) for key, (config_key, _) in EXTERNAL_KEYS.items()}),
+    in_account)
+
+# --- Data plane: nine functions and their triggers -------------------------------------------------------------------
+dp = cfg.data_plane
+data_plane_key = aws.kms.Key(
+    "data-plane-key", description=f"Encrypts the data-plane functions' environment ({stack})",
+    enable_key_rotation=True, deletion_window_in_days=30, policy=key_policy(account_id), opts=in_account)
+database_url = {"DATABASE_SECRET_ARN": macro_db.client_url_secret.arn}
+archive_limits = {"MAX_ARCHIVE_ENTRIES": str(dp.max_archive_entries),
+                  "MAX_TOTAL_BYTES": str(dp.max_decompressed_mb * 1024 * 1024),
+                  "MAX_ENTRY_BYTES": str(min(dp.max_object_mb, dp.max_decompressed_mb) * 1024 * 1024),
+                  "MAX_COMPRESSION_RATIO": str(dp.max_compression_ratio),
+                  "MAX_OBJECT_BYTES": str(dp.max_object_mb * 1024 * 1024)}
+
+
+def function(name: str, **kwargs: object) -> Function:
+    """A data-plane function in the VPC (every one reaches MacroDB through the proxy) with the stack's settings."""
+    folder = name.replace("-", "_")
+    return Function(name, FunctionArgs(
+        function=folder, stack=stack, settings=functions[folder], log_retention_days=cfg.log_retention_days,
+        alarm_topic_arn=alarm_topic, vpc=in_vpc, tracing=dp.tracing,
+        duration_alarm_percent=cfg.alarms.function_duration_percent, secret_arns=database_url,
+        kms_key_arn=data_plane_key.arn,
+        **kwargs), in_account)  # type: ignore[arg-type]
+
+
+text_extractor = function(
+    "text-extractor", consumes=text_extraction, asynchronous=True,
+    environment={"DOCUMENT_BUCKET": documents.bucket.bucket, "SEARCH_QUEUE_URL": search_events.queue.url,
+                 "MAX_OBJECT_BYTES": archive_limits["MAX_OBJECT_BYTES"], "MAX_PAGES": str(dp.max_pages),
+                 "MAX_DECOMPRESSED_BYTES": archive_limits["MAX_TOTAL_BYTES"]},
+    access=[documents.grant_read, search_events.grant_send])
+docx_unzip = function(
+    "docx-unzip", asynchronous=True,
+    environment={"DOCUMENT_BUCKET": documents.bucket.bucket, "DOCX_UPLOAD_BUCKET": docx_uploads.bucket.bucket,
+                 "CONVERT_QUEUE_URL": conversions.queue.url, **archive_limits},
+    access=[docx_uploads.grant_read, lambda g: documents.grant_read(g, "docx-parts/"),
+            lambda g: documents.grant_write(g, "docx-parts/"), conversions.grant_send])
+bulk_upload = function(
+    "bulk-upload", consumes=bulk_uploads,
+    environment={"BULK_UPLOAD_TABLE": bulk_requests.table.name, "STAGING_BUCKET": bulk_staging.bucket.bucket,
+                 "DOCUMENT_BUCKET": documents.bucket.bucket, "DOCX_UPLOAD_BUCKET": docx_uploads.bucket.bucket,
+                 "MAX_NESTING_DEPTH": "16", **archive_limits},
+    access=[lambda g: bulk_staging.grant_read(g, "extract/"), documents.grant_read, documents.grant_write,
+            docx_uploads.grant_read, docx_uploads.grant_write, bulk_requests.grant_read_write])
+delete_chat = function("delete-chat", consumes=chat_deletions)
+delete_document = function(
+    "delete-document", consumes=document_deletions, environment={"DOCUMENT_BUCKET": documents.bucket.bucket},
+    access=[documents.grant_read, documents.grant_delete])
+deleted_item_poller = function(
+    "deleted-item-poller", asynchronous=True,
+    environment={"SEARCH_QUEUE_URL": search_events.queue.url,
+                 "DELETE_DOCUMENT_QUEUE_URL": document_deletions.queue.url,
+                 "DELETE_CHAT_QUEUE_URL": chat_deletions.queue.url,
+                 "DELETED_ITEM_MIN_AGE_DAYS": str(dp.deleted_item_min_age_days)},
+    access=[search_events.grant_send, document_deletions.grant_send, chat_deletions.grant_send])
+email_suppression = function("email-suppression", asynchronous=True)
+user_link_cleanup = function("user-link-cleanup", asynchronous=True)
+attachment_cleanup = function(
+    "email-attachment-cleanup", asynchronous=True, environment={"ATTACHMENTS_BUCKET": attachments.bucket.bucket},
+    access=[attachments.grant_read, attachments.grant_delete])
+
+# S3 → DOCX unzip: the bucket's one notification, created after the invoke permission.
+docx_uploads.notify_function(
+    docx_unzip.function.arn,
+    docx_unzip.allow_invoke("s3.amazonaws.com", docx_uploads.bucket.arn, account_id, label="docx-upload"),
+    suffix=".docx")
+# SES bounces and complaints → email suppression.
+for topic in (ses_bounces, ses_complaints):
+    email_suppression.subscribe(topic.topic, account_id)
+
+# EventBridge: object events and schedules. Each target retries and dead-letters.
+extract_on_upload = EventRule("text-extractor-rule", EventRuleArgs(
+    rule_name="text-extractor-rule", stack=stack, account_id=account_id, alarm_topic_arn=alarm_topic,
+    description="New documents (not temp files, not DOCX parts) to the text extractor",
+    event_pattern=object_created_pattern(documents.bucket.bucket, [
+        {"anything-but": {"wildcard": ["temp_files/*", "docx-parts/*"]}}])), in_account)
+extract_on_upload.send_to_function(text_extractor)
+bulk_on_upload = EventRule("bulk-upload-rule", EventRuleArgs(
+    rule_name="bulk-upload-rule", stack=stack, account_id=account_id, alarm_topic_arn=alarm_topic,
+    description="Uploaded bulk-upload zips (extract/) to the bulk upload queue",
+    event_pattern=object_created_pattern(bulk_staging.bucket.bucket, [{"prefix": "extract/"}])), in_account)
+bulk_on_upload.send_to_queue(bulk_uploads)
+for rule_name, schedule, target in (
+        ("deleted-item-poller-rule", dp.deleted_item_poller_schedule, deleted_item_poller),
+        ("user-link-cleanup-rule", dp.user_link_cleanup_schedule, user_link_cleanup),
+        ("email-attachment-cleanup-rule", dp.attachment_cleanup_schedule, attachment_cleanup)):
+    EventRule(rule_name, EventRuleArgs(
+        rule_name=rule_name, stack=stack, account_id=account_id, alarm_topic_arn=alarm_topic,
+        description=f"Runs {target.function_name} on {schedule}", schedule_expression=schedule),
+        in_account).send_to_function(target)
+
+# --- Service roles: who may do what (one role and one policy per service; Lambda roles are above) --------------------
+SERVICE_ACCESS = {
+    "document-storage-service": [
+        documents.grant_read, documents.grant_write, documents.grant_delete, docx_uploads.grant_write,
+        lambda g: bulk_staging.grant_write(g, "extract/"), bulk_requests.grant_read_write,
+        frecency.grant_read_write, search_events.grant_send, document_deletions.grant_send,
+        chat_deletions.grant_send, conversions.grant_send, macro_db.grant_connect, cache.grant_connect,
+        lambda g: app_secrets.grant_read(g, "jwt_secret_key", "internal_api_key",
+                                         "document_storage_permissions_key")],
+    "connection-gateway": [
+        connections.grant_read_write, frecency.grant_read_write, cache.grant_connect,
+        lambda g: app_secrets.grant_read(g, "jwt_secret_key", "internal_api_key")],
+    "search-processing-service": [
+        search_events.grant_consume, search.grant_http, documents.grant_read, macro_db.grant_connect,
+        lambda g: app_secrets.grant_read(g, "internal_api_key")],
+    "contacts-service": [
+        contacts_queue.grant_consume, contacts_db.grant_connect,
+        lambda g: app_secrets.grant_read(g, "jwt_secret_key", "internal_api_key")],
+    "notification-service": [
+        notifications.grant_consume, push_delivery.grant_send, push_delivery.grant_consume, macro_db.grant_connect,
+        lambda g: app_secrets.grant_read(g, "internal_api_key")],
+    "convert-service": [
+        conversions.grant_consume, documents.grant_read, documents.grant_write, docx_uploads.grant_read,
+        macro_db.grant_connect],
+    "authentication-service": [
+        macro_db.grant_connect, lambda g: app_secrets.grant_read(
+            g, "jwt_secret_key", "authentication_service_secret_key", "fusionauth_client_id")],
+    "sync-service": [
+        macro_db.grant_connect, lambda g: app_secrets.grant_read(
+            g, "sync_service_auth_key", "github_webhook_secret_key", "github_sync_app_pem")],
+}
+service_roles = {service: ServiceRole(service, ServiceRoleArgs(service=service, stack=stack, access=access),
+                                      in_account) for service, access in SERVICE_ACCESS.items()}
+
+# --- Compute and monitoring: the ECS cluster, service alarms and API health check ------------------------------------
+platform = PlatformCluster("platform", PlatformClusterArgs(
+    stack=stack, region=cfg.region, alarm_topic_arn=alarm_topic, log_retention_days=cfg.log_retention_days,
+    service_names=cfg.services.ecs_services, health_check_url=cfg.services.health_check_url), in_account)
 
 # --- Exports: names, ARNs, endpoints and secret ARNs; never a secret value ------------------------------------------
 pulumi.export("environment", cfg.environment)
 pulumi.export("vpc_id", network.vpc.id)
 pulumi.export("private_subnet_ids", network.private_subnet_ids)
-pulumi.export("alarm_topic_arn", on_call.arn)
-pulumi.export("document_bucket", documents.bucket.bucket)
-pulumi.export("document_bucket_arn", documents.bucket.arn)
-pulumi.export("document_replica_bucket", documents.replica.bucket if documents.replica else None)
-pulumi.export("search_event_queue_url", search_events.queue.url)
-pulumi.export("connection_table", connections.table.name)
+pulumi.export("public_subnet_ids", [s.id for s in network.public_subnets])
+pulumi.export("service_security_group_id", service_clients.id)
+pulumi.export("alarm_topic_arn", alarm_topic)
+pulumi.export("ses_bounce_topic_arn", ses_bounces.arn)
+pulumi.export("ses_complaint_topic_arn", ses_complaints.arn)
+pulumi.export("buckets", {
+    "documents": documents.bucket.bucket, "docx_upload": docx_uploads.bucket.bucket,
+    "bulk_upload_staging": bulk_staging.bucket.bucket, "email_attachments": attachments.bucket.bucket,
+    "documents_replica": documents.replica.bucket if documents.replica else None,
+    "access_logs": access_logs.bucket.bucket if access_logs else None})
+pulumi.export("queue_urls", {q.args.base_name: q.queue.url for q in (
+    search_events, contacts_queue, notifications, push_delivery, document_deletions, chat_deletions, conversions,
+    bulk_uploads, text_extraction)})
+pulumi.export("tables", {"connection_gateway": connections.table.name, "bulk_upload": bulk_requests.table.name,
+                         "frecency": frecency.table.name})
 pulumi.export("search_endpoint", search.domain.endpoint)
-pulumi.export("search_password_secret_arn", search.master_password_secret.arn)
 pulumi.export("macro_db_address", macro_db.instance.address)
 pulumi.export("macro_db_proxy_endpoint", macro_db.proxy.endpoint if macro_db.proxy else None)
-pulumi.export("macro_db_url_secret_arn", macro_db.url_secret.arn if macro_db.url_secret else None)
-pulumi.export("macro_db_proxy_url_secret_arn", macro_db.proxy_url_secret.arn if macro_db.proxy_url_secret else None)
+pulumi.export("contacts_db_address", contacts_db.instance.address)
+pulumi.export("cache_endpoint", cache.replication_group.primary_endpoint_address)
+pulumi.export("secret_arns", {
+    "macro_db_secret_key": macro_db.url_secret.arn if macro_db.url_secret else None,
+    "macro_db_proxy_secret_key": macro_db.proxy_url_secret.arn if macro_db.proxy_url_secret else None,
+    "macro_cache_secret_key": cache.url_secret.arn,
+    "opensearch_password_key": search.master_password_secret.arn,
+    "contacts_db_secret_key": contacts_db.url_secret.arn if contacts_db.url_secret else None,
+    **{key: secret.arn for key, secret in app_secrets.secrets.items()}})
+pulumi.export("function_names", {f.args.function: f.function.name for f in (
+    text_extractor, docx_unzip, bulk_upload, delete_chat, delete_document, deleted_item_poller, email_suppression,
+    user_link_cleanup, attachment_cleanup)})
+pulumi.export("service_role_arns", {name: role.role.arn for name, role in service_roles.items()})
+pulumi.export("ecs_cluster_arn", platform.cluster.arn)

@@ -3,6 +3,10 @@ demands an AUTH token, whose ``rediss://`` URL (token included) lives only in Se
 
 ElastiCache runs Redis OSS: the Redis Stack modules the seed mentions (RediSearch, RedisJSON, ...) are not available
 on ElastiCache, so services must use core Redis commands only.
+
+Rotating the token: ``pulumi up --replace <the auth-token RandomPassword URN>`` generates a new one; the provider
+modifies the group with the ROTATE strategy (old and new token both accepted) and rewrites the URL secret, so clients
+pick the new URL up on their next cold start.
 """
 
 from __future__ import annotations

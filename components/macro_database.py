@@ -152,7 +152,7 @@ class MacroDatabase(pulumi.ComponentResource):
             lambda v: json.dumps({"username": args.username, "password": v[0], "engine": "postgres",
                                   "host": v[1], "port": PORT, "dbname": args.db_name}))
         self.credentials_secret = create_secret(
-            self, f"{name}-credentials", args.secrets, key=f"{args.identifier}_credentials",
+            self, f"{name}-credentials", args.secrets, key=f"{args.identifier.replace('-', '_')}_credentials",
             description=f"Master credentials of {identifier} (JSON: username, password, engine, host, port, dbname)",
             value=credentials)
 

@@ -40,7 +40,7 @@ class PlatformClusterArgs:
     """``enhanced`` (task- and container-level metrics), ``enabled`` (service-level) or ``disabled``."""
     log_retention_days: int = 365
     service_names: Sequence[str] = ()
-    """ECS services that get CPU, memory and running-task alarms now; more via :meth:`PlatformCluster.service_alarms`."""
+    """ECS services that get CPU, memory and running-task alarms now; add more with ``service_alarms``."""
     thresholds: ServiceAlarmThresholds = ServiceAlarmThresholds()
     health_check_url: str | None = None
     """An ``https://`` API endpoint probed by a Route 53 health check with an alarm; ``None`` = no check."""
@@ -166,8 +166,9 @@ class PlatformCluster(pulumi.ComponentResource):
             tags={"Name": f"{self.cluster_name}-api"}, opts=child(self))
         # The stack is in us-east-1 (checked in the args), the only region with Route 53 metrics.
         self.health_check_alarm = metric_alarm(self, f"{name}-api-health-alarm", AlarmSpec(
-            name=f"{self.cluster_name}-api-health", description=f"{url} is unhealthy: Route 53's checkers cannot get a 2xx/3xx "
-            "response over HTTPS.", namespace="AWS/Route53", metric="HealthCheckStatus", statistic="Minimum",
+            name=f"{self.cluster_name}-api-health",
+            description=f"{url} is unhealthy: Route 53's checkers get no 2xx/3xx response over HTTPS.",
+            namespace="AWS/Route53", metric="HealthCheckStatus", statistic="Minimum",
             dimensions={"HealthCheckId": self.health_check.id}, threshold=1, comparison="LessThanThreshold",
             period=60, evaluation_periods=2, treat_missing_data="breaching"), args.alarm_topic_arn)
 

@@ -64,6 +64,25 @@ class Grants:
         return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": self.statements})
 
 
+# The account keeps full control of a key through IAM, spelled out so no wildcard action appears.
+KEY_ADMIN_ACTIONS = [
+    "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:CreateGrant", "kms:Decrypt", "kms:DeleteAlias",
+    "kms:DescribeKey", "kms:DisableKey", "kms:DisableKeyRotation", "kms:EnableKey", "kms:EnableKeyRotation",
+    "kms:Encrypt", "kms:GenerateDataKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListAliases",
+    "kms:ListGrants", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+    "kms:RetireGrant", "kms:RevokeGrant", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource",
+    "kms:UpdateAlias", "kms:UpdateKeyDescription",
+]
+
+
+def key_policy(account_id: pulumi.Input[str], service_statements: Sequence[dict[str, Any]] = ()) -> pulumi.Output[str]:
+    """A KMS key policy: the account administers the key through IAM (no lock-out), plus the given service grants.
+    In a key policy the resource "*" means the key itself."""
+    root = pulumi.Output.concat("arn:aws:iam::", account_id, ":root")
+    return document([{"Sid": "AccountAdministersKey", "Effect": "Allow", "Principal": {"AWS": root},
+                      "Action": KEY_ADMIN_ACTIONS, "Resource": "*"}, *service_statements])
+
+
 def _sid(text: str) -> str:
     cleaned = "".join(ch for ch in text.title() if ch.isalnum())
     return cleaned[:100] or "Grant"

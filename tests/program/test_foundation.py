@@ -343,7 +343,7 @@ that must be told their own master password or token at creation."""
 
 
 def test_no_secret_value_outside_secret_resources_or_in_outputs(stack: StackRecords) -> None:
-    leaks = [r.name for r in stack if r.type not in SECRET_HOLDERS and MOCK_SECRET_MARKER in json.dumps(r.inputs)]
+    leaks = [r.name for r in stack if r.type not in SECRET_HOLDERS and MOCK_SECRET_MARKER in json.dumps(r.inputs, default=str)]
     assert leaks == []
     assert MOCK_SECRET_MARKER not in json.dumps(stack.outputs, default=str)
     generated = [r for r in stack.of_type("random:index/randomPassword:RandomPassword")]

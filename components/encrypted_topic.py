@@ -1,0 +1,62 @@
+"""An SNS topic encrypted with its own key, which the AWS services that publish to it may use.
+
+The on-call topic admits CloudWatch and EventBridge (a key CloudWatch cannot use drops alarms silently); the SES
+bounce and complaint topics admit SES. Publishers are limited to this account by ``aws:SourceAccount``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components._options import child
+from infra import iam
+
+ALARM_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncryptedTopicArgs:
+    topic_name: str
+    account_id: pulumi.Input[str]
+    publishers: tuple[str, ...] = ALARM_PUBLISHERS
+    """Service principals allowed to publish (and to use the key for it)."""
+    emails: tuple[str, ...] = ()
+    """Each address gets an email subscription it must confirm."""
+    key_deletion_window_days: int = 30
+
+
+class EncryptedTopic(pulumi.ComponentResource):
+    key: aws.kms.Key
+    topic: aws.sns.Topic
+
+    def __init__(self, name: str, args: EncryptedTopicArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("macro:messaging:EncryptedTopic", name, None, opts)
+        self._name = name
+        key_policy = iam.key_policy(args.account_id, [
+            {"Sid": "PublishersEncrypt", "Effect": "Allow", "Principal": {"Service": list(args.publishers)},
+             "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*",
+             "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}}},
+        ])
+        self.key = aws.kms.Key(f"{name}-key", description=f"Encrypts the {args.topic_name} topic",
+                               enable_key_rotation=True, deletion_window_in_days=args.key_deletion_window_days,
+                               policy=key_policy, opts=child(self))
+        aws.kms.Alias(f"{name}-key-alias", name=f"alias/{args.topic_name}", target_key_id=self.key.key_id,
+                      opts=child(self))
+        self.topic = aws.sns.Topic(f"{name}-topic", name=args.topic_name, kms_master_key_id=self.key.arn,
+                                   opts=child(self))
+        aws.sns.TopicPolicy(f"{name}-topic-policy", arn=self.topic.arn, policy=iam.document([{
+            "Sid": "ServicesPublish", "Effect": "Allow", "Principal": {"Service": list(args.publishers)},
+            "Action": "sns:Publish", "Resource": self.topic.arn,
+            "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}},
+        }]), opts=child(self))
+        for i, email in enumerate(args.emails):
+            aws.sns.TopicSubscription(f"{name}-email-{i}", topic=self.topic.arn, protocol="email", endpoint=email,
+                                      opts=child(self))
+        self.register_outputs({"topic_arn": self.topic.arn})
+
+    @property
+    def arn(self) -> pulumi.Output[str]:
+        return self.topic.arn

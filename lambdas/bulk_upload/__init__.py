@@ -1,0 +1,1 @@
+"""Bulk upload function: handler entry point `bulk_upload.handler.handler`."""

@@ -1,0 +1,1 @@
+"""delete_chat function: handler entry point `delete_chat.handler.handler`."""

@@ -1,0 +1,1 @@
+"""delete_document function: handler entry point `delete_document.handler.handler`."""

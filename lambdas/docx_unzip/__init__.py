@@ -1,0 +1,1 @@
+"""DOCX unzip function: handler entry point `docx_unzip.handler.handler`."""

@@ -1,0 +1,1 @@
+"""email_attachment_cleanup function: handler entry point `email_attachment_cleanup.handler.handler`."""

@@ -1,0 +1,1 @@
+"""email_suppression function: handler entry point `email_suppression.handler.handler`."""

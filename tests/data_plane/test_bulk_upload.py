@@ -1,0 +1,309 @@
+"""bulk_upload handler on moto (S3, SQS, DynamoDB) and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import uuid
+import zipfile
+from datetime import datetime
+from urllib.parse import quote
+
+import pytest
+from bulk_upload import handler as bulk
+from core import aws
+
+USER = "macro|bob@example.com"
+STAGING = "bulk-upload-staging-test"
+DOC_BUCKET = "doc-storage-test"
+DOCX_BUCKET = "docx-upload-test"
+TABLE = "bulk-upload-test"
+
+
+def make_zip(entries: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def tiny_docx() -> bytes:
+    return make_zip({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w:document xmlns:w='urn:w'/>"})
+
+
+GOOD = {
+    "Trip/a.pdf": b"%PDF-1.4 not really",
+    "Trip/notes/b.txt": b"hello notes",
+    "Trip/notes/deep/c.docx": tiny_docx(),
+    "Trip/__MACOSX/._a.pdf": b"junk",
+    "__MACOSX/Trip/._b.txt": b"junk",
+    "Trip/.DS_Store": b"junk",
+    "Trip/notes/Thumbs.db": b"junk",
+    "Trip/.hidden/x.txt": b"junk",
+}
+
+
+@pytest.fixture
+def env(database_secret, make_bucket, make_queue, monkeypatch):
+    make_bucket(STAGING)
+    make_bucket(DOC_BUCKET, versioned=True)
+    make_bucket(DOCX_BUCKET)
+    aws.client("dynamodb").create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "PK", "AttributeType": "S"},
+            {"AttributeName": "SK", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "DocumentPkIndex",
+                "KeySchema": [{"AttributeName": "SK", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    for name, value in {
+        "BULK_UPLOAD_TABLE": TABLE,
+        "STAGING_BUCKET": STAGING,
+        "DOCUMENT_BUCKET": DOC_BUCKET,
+        "DOCX_UPLOAD_BUCKET": DOCX_BUCKET,
+        "MAX_ARCHIVE_ENTRIES": "50",
+        "MAX_ENTRY_BYTES": str(4 * 1024 * 1024),
+        "MAX_TOTAL_BYTES": str(8 * 1024 * 1024),
+        "MAX_COMPRESSION_RATIO": "100",
+        "MAX_NESTING_DEPTH": "4",
+        "MAX_OBJECT_BYTES": str(6 * 1024 * 1024),
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def new_request(data: bytes | None, name: str | None = None, status: str = "uploaded") -> str:
+    rid = str(uuid.uuid4())
+    item = {"PK": f"REQUEST#{rid}", "SK": "META", "request_id": rid, "user_id": USER, "key": f"extract/{rid}"}
+    item |= {"status": status, "entity_type": "BulkUploadZipRequest", "error_message": None}
+    if name:
+        item["name"] = name
+    aws.client("dynamodb").put_item(TableName=TABLE, Item=bulk._item(item))
+    if data is not None:
+        aws.client("s3").put_object(Bucket=STAGING, Key=f"extract/{rid}", Body=data)
+    return rid
+
+
+def eventbridge_body(rid: str, bucket: str = STAGING) -> str:
+    return json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Object Created",
+            "source": "aws.s3",
+            "region": "us-east-1",
+            "detail": {"bucket": {"name": bucket}, "object": {"key": f"extract/{rid}", "size": 1}},
+        }
+    )
+
+
+def sqs_event(*bodies: str) -> dict:
+    return {
+        "Records": [
+            {
+                "messageId": f"m-{i}",
+                "receiptHandle": f"r-{i}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bulk-upload-queue-test",
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def run(lambda_context, *bodies: str) -> list[str]:
+    result = bulk.handler(sqs_event(*bodies), lambda_context)
+    return [f["itemIdentifier"] for f in result["batchItemFailures"]]
+
+
+def meta(rid: str) -> dict:
+    return bulk.load_request(TABLE, rid)
+
+
+def doc_items(rid: str) -> dict[str, dict]:
+    got = aws.client("dynamodb").query(
+        TableName=TABLE,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :d)",
+        ExpressionAttributeValues=bulk._item({":pk": f"REQUEST#{rid}", ":d": "DOCUMENT#"}),
+    )
+    return {i["path"]: i for i in map(bulk._plain, got["Items"])}
+
+
+def versions(bucket: str) -> list[str]:
+    listed = aws.client("s3").list_object_versions(Bucket=bucket)
+    return sorted(v["Key"] for v in listed.get("Versions", []))
+
+
+def test_normal_path(env, pg, lambda_context):
+    rid = new_request(make_zip(GOOD))
+    assert run(lambda_context, eventbridge_body(rid)) == []
+
+    request = meta(rid)
+    assert request["status"] == "completed" and request["error_message"] is None
+    datetime.fromisoformat(request["completed_at"])  # RFC 3339
+    items = doc_items(rid)
+    assert sorted(items) == ["a.pdf", "notes/b.txt", "notes/deep/c.docx"]
+    assert {i["status"] for i in items.values()} == {"completed"}
+
+    user = quote(USER, safe="")
+    ids = {path: item["document_id"] for path, item in items.items()}
+    assert versions(DOC_BUCKET) == sorted([f"{user}/{ids['a.pdf']}/1.pdf", f"{user}/{ids['notes/b.txt']}/1.txt"])
+    [[bom]] = pg.query('SELECT id FROM "DocumentBom" WHERE "documentId" = %s', ids["notes/deep/c.docx"])
+    assert versions(DOCX_BUCKET) == [f"{user}/{ids['notes/deep/c.docx']}/{bom}.docx"]
+    body = aws.client("s3").get_object(Bucket=DOC_BUCKET, Key=f"{user}/{ids['notes/b.txt']}/1.txt")["Body"].read()
+    assert body == b"hello notes"
+
+    projects = {row[0]: row for row in pg.query('SELECT name, id, "parentId", "userId" FROM "Project"')}
+    assert set(projects) == {"Folder Upload", "notes", "deep"}
+    assert projects["Folder Upload"][1] == request["root_project_id"] and projects["Folder Upload"][2] is None
+    assert projects["notes"][2] == projects["Folder Upload"][1] and projects["deep"][2] == projects["notes"][1]
+    docs = {
+        row[0]: row[1:] for row in pg.query('SELECT name, uploaded, "projectId", owner, "fileType" FROM "Document"')
+    }
+    assert docs == {
+        "a": [True, projects["Folder Upload"][1], USER, "pdf"],
+        "b": [True, projects["notes"][1], USER, "txt"],
+        "c": [False, projects["deep"][1], USER, "docx"],  # the unzip path marks it uploaded
+    }
+
+
+def test_extract_zip_message_and_redelivery(env, pg, lambda_context):
+    rid = new_request(make_zip(GOOD))
+    body = json.dumps(
+        {"ExtractZip": {"upload_request_id": rid, "key": f"extract/{rid}", "user_id": USER, "name": "Mine"}}
+    )
+    assert run(lambda_context, body) == []
+    state = (versions(DOC_BUCKET), versions(DOCX_BUCKET), pg.query('SELECT count(*) FROM "Document"'))
+    first_ids = {p: i["document_id"] for p, i in doc_items(rid).items()}
+
+    assert run(lambda_context, body) == []  # duplicate after completion: skipped
+    # A crash after the uploads: the request is still "processing" and one document still "pending".
+    bulk.update_request(TABLE, rid, status="processing")
+    bulk.batch_put(TABLE, [{**doc_items(rid)["a.pdf"], "status": "pending"}])
+    assert run(lambda_context, body) == []
+
+    assert meta(rid)["status"] == "completed"
+    assert (versions(DOC_BUCKET), versions(DOCX_BUCKET), pg.query('SELECT count(*) FROM "Document"')) == state
+    assert {p: i["document_id"] for p, i in doc_items(rid).items()} == first_ids
+    assert pg.query('SELECT count(*) FROM "DocumentBom"') == [[1]]
+    assert pg.query('SELECT name FROM "Project" WHERE "parentId" IS NULL') == [["Mine"]]
+
+
+def test_partially_completed(env, pg, lambda_context):
+    entries = {"ok.txt": b"fine", "inner.zip": make_zip({"x.txt": b"x"}), "README": b"no ext", "empty.md": b""}
+    rid = new_request(make_zip(entries))
+    assert run(lambda_context, eventbridge_body(rid)) == []
+    request = meta(rid)
+    assert request["status"] == "partially_completed"
+    assert "3 of 4 files failed" in request["error_message"]
+    for text in ("inner.zip: nested archive", "README: file has no extension", "empty.md: file is empty"):
+        assert text in request["error_message"]
+    statuses = {p: (i["status"], i["error_message"]) for p, i in doc_items(rid).items()}
+    assert statuses["ok.txt"] == ("completed", None) and statuses["inner.zip"][0] == "failed"
+    assert len(versions(DOC_BUCKET)) == 1
+
+
+NOISE = random.Random(1).randbytes(9_000_000)
+
+# Four letters: deflate shrinks it ~4x, far below the ratio limit; 3 x 3 MB exceeds MAX_TOTAL_BYTES (8 MiB).
+DNA = NOISE[:9_000_000].translate(bytes(b"ACGT"[i % 4] for i in range(256)))
+FAILING = {
+    "zip bomb": (make_zip({"bomb.txt": b"\0" * (3 * 1024 * 1024)}), "compression ratio"),
+    "huge total": (make_zip({f"{i}.txt": DNA[i * 3_000_000 : (i + 1) * 3_000_000] for i in range(3)}), "total uncomp"),
+    "zip slip": (make_zip({"../../etc/cron.d/x.txt": b"x"}), "zip slip"),
+    "too deep": (make_zip({"a/b/c/d/e/f.txt": b"x"}), "nesting limit 4"),
+    "not a zip": (b"plain text, not a zip", "not a valid zip"),
+    "only junk": (make_zip({"__MACOSX/._x": b"j", ".DS_Store": b"j"}), "no documents"),
+    "missing zip": (None, "does not exist"),
+    "oversized": (NOISE[:7_000_000], "MAX_OBJECT_BYTES"),
+}
+
+
+def test_failed_requests_record_the_reason(env, pg, lambda_context):
+    rids = {case: new_request(data) for case, (data, _) in FAILING.items()}
+    assert run(lambda_context, *(eventbridge_body(rid) for rid in rids.values())) == []
+    for case, rid in rids.items():
+        request = meta(rid)
+        assert request["status"] == "failed", case
+        assert FAILING[case][1] in request["error_message"], (case, request["error_message"])
+        assert request["completed_at"], case
+    assert versions(DOC_BUCKET) == [] and pg.query('SELECT count(*) FROM "Document"') == [[0]]
+
+
+def test_bad_messages_are_batch_item_failures(env, lambda_context):
+    good = new_request(make_zip({"a.txt": b"a"}))
+    bodies = [
+        "not json",
+        json.dumps(["a list"]),
+        json.dumps({"Something": {}}),
+        json.dumps({"ExtractZip": {"upload_request_id": "x", "key": "elsewhere/x"}}),
+        eventbridge_body(str(uuid.uuid4())),  # no such request item
+        eventbridge_body(good, bucket="another-bucket"),
+        eventbridge_body(good),
+    ]
+    assert run(lambda_context, *bodies) == [f"m-{i}" for i in range(6)]
+    assert meta(good)["status"] == "completed"
+
+
+def test_poison_message_reaches_dlq(env, make_queue, lambda_context):
+    queue = make_queue("bulk-upload-queue-test", max_receive=2, visibility=0)
+    sqs = aws.client("sqs")
+    sqs.send_message(QueueUrl=queue, MessageBody="{broken")
+    for _ in range(4):  # what the event source mapping does: failures stay on the queue until redrive
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
+        if not got:
+            continue
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+            }
+            for m in got
+        ]
+        failed = {f["itemIdentifier"] for f in bulk.handler({"Records": records}, lambda_context)["batchItemFailures"]}
+        for m in got:
+            if m["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    dead = sqs.receive_message(QueueUrl=queue.dlq_url).get("Messages", [])
+    assert [m["Body"] for m in dead] == ["{broken"]
+
+
+def test_batch_put_retries_unprocessed_items_and_gives_up(env, monkeypatch):
+    ddb = aws.client("dynamodb")
+    real = ddb.batch_write_item
+    calls: list[int] = []
+
+    def flaky(RequestItems):  # noqa: N803 - boto3 keyword
+        calls.append(len(RequestItems[TABLE]))
+        if len(calls) == 1:  # first call: write only the first item, hand back the rest
+            real(RequestItems={TABLE: RequestItems[TABLE][:1]})
+            return {"UnprocessedItems": {TABLE: RequestItems[TABLE][1:]}}
+        return real(RequestItems=RequestItems)
+
+    monkeypatch.setattr(ddb, "batch_write_item", flaky)
+    items = [{"PK": "REQUEST#r", "SK": f"DOCUMENT#{i}", "document_id": str(i), "status": "pending"} for i in range(30)]
+    bulk.batch_put(TABLE, items, sleep=lambda s: None)
+    assert calls == [25, 24, 5]
+    assert ddb.scan(TableName=TABLE)["Count"] == 30
+
+    monkeypatch.setattr(ddb, "batch_write_item", lambda RequestItems: {"UnprocessedItems": RequestItems})  # noqa: N803
+    with pytest.raises(RuntimeError, match="unprocessed"):
+        bulk.batch_put(TABLE, items[:3], sleep=lambda s: None)

@@ -1,0 +1,239 @@
+"""docx_unzip handler on moto S3/SQS and a real PostgreSQL: normal path, redelivery, hostile files, transient errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import zipfile
+from urllib.parse import quote, quote_plus
+
+import pytest
+from core import aws
+from core.keys import InvalidKey
+from docx_unzip.handler import PARTS_PREFIX, handler
+
+USER = "macro|alice@example.com"
+DOC = "doc-1"
+BOM = 41
+UPLOAD_BUCKET = "docx-upload-test"
+DOC_BUCKET = "doc-storage-test"
+
+CONTENT_TYPES = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    b'<Default Extension="xml" ContentType="application/xml"/></Types>'
+)
+RELS = b'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"/>'
+
+
+def document_xml(text: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/'
+        f'wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>'
+    ).encode()
+
+
+def make_docx(text: str = "Hello unzip", extra: dict[str, bytes] | None = None, drop: str | None = None) -> bytes:
+    parts = {
+        "[Content_Types].xml": CONTENT_TYPES,
+        "_rels/.rels": RELS,
+        "word/document.xml": document_xml(text),
+        "word/styles.xml": b'<?xml version="1.0"?><w:styles xmlns:w="urn:w"/>',
+        **(extra or {}),
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in parts.items():
+            if name != drop:
+                zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def key_for(doc: str = DOC, bom: int | str = BOM, user: str = USER, ext: str = "docx") -> str:
+    return f"{quote(user, safe='')}/{doc}/{bom}.{ext}"
+
+
+def s3_event(key: str, bucket: str = UPLOAD_BUCKET, etag: str = "abc") -> dict:
+    # Notification keys are URL-encoded (quote_plus) on top of the object key.
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key), "eTag": etag, "size": 1}},
+            }
+        ]
+    }
+
+
+@pytest.fixture
+def env(database_secret, make_bucket, make_queue, monkeypatch, pg):
+    make_bucket(UPLOAD_BUCKET)
+    make_bucket(DOC_BUCKET, versioned=True)
+    queue = make_queue("convert-service-queue-test", max_receive=2)
+    monkeypatch.setenv("DOCUMENT_BUCKET", DOC_BUCKET)
+    monkeypatch.setenv("DOCX_UPLOAD_BUCKET", UPLOAD_BUCKET)
+    monkeypatch.setenv("CONVERT_QUEUE_URL", queue)
+    for name in ("MAX_ARCHIVE_ENTRIES", "MAX_ENTRY_BYTES", "MAX_TOTAL_BYTES", "MAX_COMPRESSION_RATIO"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MAX_OBJECT_BYTES", str(2 * 1024 * 1024))
+    pg.query('INSERT INTO "Document" (id, owner, name, "fileType") VALUES (%s, %s, %s, %s)', DOC, USER, "a", "docx")
+    pg.query('INSERT INTO "DocumentBom" (id, "documentId") VALUES (%s, %s)', BOM, DOC)
+    return queue
+
+
+def put(key: str, data: bytes) -> str:
+    return aws.client("s3").put_object(Bucket=UPLOAD_BUCKET, Key=key, Body=data)["ETag"]
+
+
+def messages(queue: str) -> list[dict]:
+    got = aws.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    return got.get("Messages", [])
+
+
+def part_keys() -> list[str]:
+    listed = aws.client("s3").list_object_versions(Bucket=DOC_BUCKET, Prefix=PARTS_PREFIX)
+    return sorted(v["Key"] for v in listed.get("Versions", []))
+
+
+def job_row(pg, doc: str = DOC):
+    return pg.query('SELECT status, "errorMessage" FROM "UploadJob" WHERE "documentId" = %s', doc)
+
+
+def test_normal_path_stores_parts_rows_and_one_job(env, pg, lambda_context):
+    key = key_for()
+    etag = put(key, make_docx())
+    result = handler(s3_event(key, etag=etag), lambda_context)
+    assert result["results"][0]["status"] == "processed" and result["results"][0]["job_sent"] is True
+
+    rows = pg.query('SELECT path, sha FROM "BomPart" WHERE "documentBomId" = %s ORDER BY path', BOM)
+    assert [r[0] for r in rows] == ["[Content_Types].xml", "_rels/.rels", "word/document.xml", "word/styles.xml"]
+    assert part_keys() == sorted(f"{PARTS_PREFIX}{sha}" for _, sha in rows)
+    stored = aws.client("s3").get_object(Bucket=DOC_BUCKET, Key=f"{PARTS_PREFIX}{rows[2][1]}")["Body"].read()
+    assert stored == document_xml("Hello unzip")
+    assert pg.query('SELECT uploaded FROM "Document" WHERE id = %s', DOC) == [[True]]
+    assert job_row(pg) == [["processing", None]]
+
+    [msg] = messages(env)
+    body = json.loads(msg["Body"])
+    assert body == {
+        "job_id": result["results"][0]["job_id"],
+        "from_bucket": UPLOAD_BUCKET,
+        "to_bucket": DOC_BUCKET,
+        "from_key": key,
+        "to_key": f"{quote(USER, safe='')}/{DOC}/converted.pdf",
+    }
+    assert msg["MessageAttributes"]["job_id"]["StringValue"] == body["job_id"]
+
+
+def test_redelivery_leaves_same_end_state(env, pg, lambda_context):
+    key = key_for()
+    event = s3_event(key, etag=put(key, make_docx()))
+    first = handler(event, lambda_context)
+    second = handler(event, lambda_context)
+    assert first["results"][0]["job_id"] == second["results"][0]["job_id"]
+    assert second["results"][0]["job_sent"] is False
+    assert pg.query('SELECT count(*) FROM "BomPart"') == [[4]]
+    assert pg.query('SELECT count(*) FROM "ConvertJobDispatch"') == [[1]]
+    assert len(part_keys()) == 4  # no second version of any part in the versioned bucket
+    assert len(messages(env)) == 1
+
+
+def test_shared_parts_are_stored_once(env, pg, lambda_context):
+    pg.query('INSERT INTO "Document" (id, owner, name) VALUES (%s, %s, %s)', "doc-2", USER, "b")
+    for doc, bom, text in ((DOC, BOM, "first"), ("doc-2", 77, "second")):
+        key = key_for(doc, bom)
+        handler(s3_event(key, etag=put(key, make_docx(text))), lambda_context)
+    # content types, rels and styles are shared; only the two document.xml differ
+    assert len(part_keys()) == 5
+    assert pg.query('SELECT count(*) FROM "BomPart"') == [[8]]
+    assert len(messages(env)) == 2
+
+
+BOMB_XML = b"""<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>
+<w:document xmlns:w="urn:w">&b;</w:document>"""
+
+
+def _slip_docx() -> bytes:
+    buf = io.BytesIO(make_docx())
+    with zipfile.ZipFile(buf, "a") as zf:
+        zf.writestr("../../evil.sh", b"rm -rf /")
+    return buf.getvalue()
+
+
+NOISE = random.Random(0).randbytes(3 * 1024 * 1024)  # incompressible: over MAX_OBJECT_BYTES (2 MiB) once zipped
+HOSTILE = {
+    "zip bomb": (make_docx(extra={"word/media/bomb.bin": b"\0" * (8 * 1024 * 1024)}), "compression ratio"),
+    "zip slip": (_slip_docx(), "zip slip"),
+    "entity bomb": (make_docx(extra={"word/document.xml": BOMB_XML}), "forbidden"),
+    "truncated": (make_docx("x" * 4000)[:700], "not a valid zip"),
+    "not a zip": (b"%PDF-1.7 definitely not a docx", "not a valid zip"),
+    "not a docx": (make_docx(drop="word/document.xml"), "word/document.xml missing"),
+    "oversized": (
+        make_docx(extra={"word/media/big.bin": random.Random(0).randbytes(3 * 1024 * 1024)}),
+        "MAX_OBJECT_BYTES",
+    ),
+    "empty": (b"", "empty"),
+}
+
+
+def test_hostile_files_are_recorded_as_failed(env, pg, lambda_context):
+    # One setup for all cases (moto and client start-up dominate test time); each case is its own document.
+    for n, (case, (data, expected)) in enumerate(sorted(HOSTILE.items()), start=1):
+        doc = f"hostile-{n}"
+        pg.query('INSERT INTO "Document" (id, owner, name) VALUES (%s, %s, %s)', doc, USER, case)
+        key = key_for(doc, 100 + n)
+        result = handler(s3_event(key, etag=put(key, data)), lambda_context)
+        assert result["results"][0]["status"] == "failed", case
+        [[status, reason]] = job_row(pg, doc)
+        assert status == "failed" and expected in reason, (case, reason)
+        assert pg.query('SELECT uploaded FROM "Document" WHERE id = %s', doc) == [[False]], case
+    assert pg.query('SELECT count(*) FROM "BomPart"') == [[0]]
+    assert part_keys() == [] and messages(env) == []
+
+
+def test_unknown_document_and_missing_object_are_recorded(env, pg, lambda_context):
+    key = key_for(doc="no-such-doc")
+    put(key, make_docx())
+    handler(s3_event(key), lambda_context)
+    assert "does not exist" in job_row(pg, "no-such-doc")[0][1]
+
+    gone = key_for(bom=99)
+    handler(s3_event(gone), lambda_context)  # never uploaded (expired from the 1-day bucket)
+    assert any("no longer exists" in (r[1] or "") for r in job_row(pg))
+    assert messages(env) == []
+
+
+def test_bad_keys_raise_naming_the_key(env, lambda_context):
+    for key in ("alice/doc-1/41.pdf", "alice/doc-1/notanumber.docx", "alice/41.docx", "a/b/c/41.docx", "a/d/-3.docx"):
+        with pytest.raises(InvalidKey) as err:
+            handler(s3_event(key), lambda_context)
+        assert key in str(err.value)
+
+
+def test_not_an_s3_event_raises(env, lambda_context):
+    with pytest.raises(ValueError, match="not an S3 notification"):
+        handler({"hello": "world"}, lambda_context)
+    assert handler({"Event": "s3:TestEvent"}, lambda_context) == {"results": []}
+
+
+def test_send_failure_rolls_back_and_retry_sends_once(env, pg, lambda_context, monkeypatch):
+    key = key_for()
+    event = s3_event(key, etag=put(key, make_docx()))
+    monkeypatch.setenv("CONVERT_QUEUE_URL", env + "-missing")
+    with pytest.raises(Exception, match="(?i)queue"):
+        handler(event, lambda_context)  # transient: raised so the async retry keeps the event
+    assert pg.query('SELECT count(*) FROM "ConvertJobDispatch"') == [[0]]
+    assert pg.query('SELECT count(*) FROM "BomPart"') == [[0]]
+    assert job_row(pg) == []
+    monkeypatch.setenv("CONVERT_QUEUE_URL", env)
+    assert handler(event, lambda_context)["results"][0]["job_sent"] is True
+    assert len(messages(env)) == 1 and pg.query('SELECT count(*) FROM "BomPart"') == [[4]]
+
+
+def test_new_upload_of_same_document_gets_a_new_job(env, pg, lambda_context):
+    key = key_for()
+    first = handler(s3_event(key, etag=put(key, make_docx("v1"))), lambda_context)
+    second = handler(s3_event(key, etag=put(key, make_docx("v2"))), lambda_context)
+    assert first["results"][0]["job_id"] != second["results"][0]["job_id"]
+    assert len(messages(env)) == 2

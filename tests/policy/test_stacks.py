@@ -1,0 +1,15 @@
+"""Both stacks of the program pass every mandatory rule (exceptions are listed in policy/exceptions.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from policy.rules import evaluate
+
+evaluate_module = pytest.importorskip("plan.evaluate")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_stack_has_no_violations(stack):
+    report = evaluate(evaluate_module.evaluate_stack(stack))
+    assert report.ok, "\n" + report.render()

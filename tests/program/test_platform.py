@@ -1,0 +1,384 @@
+"""Everything beyond the foundation, in both stacks: storage, queues, tables, stores, secrets, IAM, events, functions."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from components.platform_secrets import EXTERNAL_KEYS, GENERATED_KEYS
+from plan.evaluate import MOCK_SECRET_MARKER
+from plan.records import ResourceRecord, StackRecords
+from tests.program.conftest import policy
+
+SEED_SECRETS = {"macro_db_secret_key", "macro_cache_secret_key", "macro_db_proxy_secret_key", "jwt_secret_key",
+                "internal_api_key", "sync_service_auth_key", "authentication_service_secret_key",
+                "opensearch_password_key", "document_storage_permissions_key", "fusionauth_client_id",
+                "github_webhook_secret_key", "github_sync_app_pem"}
+FUNCTIONS = ("text-extractor", "docx-unzip", "bulk-upload", "delete-chat", "delete-document", "deleted-item-poller",
+             "email-suppression", "user-link-cleanup", "email-attachment-cleanup")
+QUEUES = ("search-event", "contacts", "notification", "push-delivery", "delete-document-handler",
+          "delete-chat-handler", "convert-service", "bulk-upload", "document-text-extractor-lambda")
+
+
+def statements(records: StackRecords, policy_name: str) -> list[dict]:
+    return policy(records.named(policy_name, "aws:iam/rolePolicy:RolePolicy"))["Statement"]
+
+
+def actions_on(records: StackRecords, policy_name: str) -> dict[str, set[str]]:
+    """Resource → actions the policy allows on it."""
+    out: dict[str, set[str]] = {}
+    for s in statements(records, policy_name):
+        for resource in s["Resource"]:
+            out.setdefault(resource, set()).update(s["Action"])
+    return out
+
+
+# --- Storage --------------------------------------------------------------------------------------------------------
+
+
+def test_docx_bucket_expires_in_a_day_and_notifies_unzip_after_permission(stack: StackRecords) -> None:
+    rules = stack.named("docx-upload-lifecycle").inputs["rules"]
+    assert rules[0]["expiration"]["days"] == 1 and rules[0]["filter"]["prefix"] == ""
+    notification = stack.named("docx-upload-notification", "aws:s3/bucketNotification:BucketNotification")
+    target = notification.inputs["lambdaFunctions"][0]
+    assert target["lambdaFunctionArn"] == stack.named("docx-unzip-function").outputs["arn"]
+    assert target["events"] == ["s3:ObjectCreated:*"]
+    permission = stack.named("docx-unzip-invoke-from-docx-upload", "aws:lambda/permission:Permission")
+    assert permission.urn in notification.dependencies
+    assert permission.inputs["principal"] == "s3.amazonaws.com"
+    assert permission.inputs["sourceArn"] == stack.named("docx-upload-bucket").outputs["arn"]
+
+
+def test_each_bucket_has_exactly_one_notification(stack: StackRecords) -> None:
+    buckets = {b.outputs["bucket"] for b in stack.of_type("aws:s3/bucket:Bucket")}
+    notified = [n.inputs["bucket"] for n in stack.of_type("aws:s3/bucketNotification:BucketNotification")]
+    assert sorted(notified) == sorted(set(notified)), "a bucket has two notification resources"
+    assert set(notified) == buckets, "every bucket reports its events (S3.11)"
+
+
+def test_staging_zips_expire_and_attachments_have_a_backstop(stack: StackRecords) -> None:
+    staging = {r["id"]: r for r in stack.named("bulk-upload-staging-lifecycle").inputs["rules"]}
+    assert staging["expire-zips"]["filter"]["prefix"] == "extract/"
+    assert staging["expire-zips"]["expiration"]["days"] == 7
+    assert stack.named("bulk-upload-staging-notification").inputs["eventbridge"] is True
+    backstop = stack.named("email-attachments-lifecycle").inputs["rules"][0]
+    assert backstop["expiration"]["days"] == 30
+    assert stack.named("email-attachments-notification").inputs["eventbridge"] is True
+
+
+def test_access_logging_in_prod_only(dev: StackRecords, prod: StackRecords) -> None:
+    assert not dev.of_type("aws:s3/bucketLogging:BucketLogging")
+    logs = prod.named("access-logs-bucket").outputs["bucket"]
+    logged = {r.name for r in prod.of_type("aws:s3/bucketLogging:BucketLogging")}
+    assert logged == {"documents-logging", "docx-upload-logging", "bulk-upload-staging-logging",
+                      "email-attachments-logging"}
+    assert all(r.inputs["targetBucket"] == logs for r in prod.of_type("aws:s3/bucketLogging:BucketLogging"))
+    delivery = policy(prod.named("access-logs-policy"))["Statement"][1]
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert prod.named("access-logs-lifecycle").inputs["rules"][0]["expiration"]["days"] == 365
+
+
+# --- Messaging ------------------------------------------------------------------------------------------------------
+
+
+def test_queue_inventory_and_names(stack: StackRecords) -> None:
+    names = {q.inputs["name"] for q in stack.of_type("aws:sqs/queue:Queue") if q.inputs.get("redrivePolicy")}
+    assert names == {f"{q}-queue-{stack.stack}" for q in QUEUES}
+    assert len(stack.of_type("macro:messaging:QueueWithDLQ")) == len(QUEUES)
+
+
+def test_consumer_queues_cover_their_function_timeout(stack: StackRecords) -> None:
+    queues = {q.outputs["arn"]: q for q in stack.of_type("aws:sqs/queue:Queue")}
+    functions = {f.outputs["arn"]: f for f in stack.of_type("aws:lambda/function:Function")}
+    mappings = stack.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
+    assert {m.name for m in mappings} == {"text-extractor-mapping", "bulk-upload-mapping", "delete-chat-mapping",
+                                          "delete-document-mapping"}
+    for mapping in mappings:
+        queue, function = queues[mapping.inputs["eventSourceArn"]], functions[mapping.inputs["functionName"]]
+        assert queue.inputs["visibilityTimeoutSeconds"] >= 6 * function.inputs["timeout"], mapping.name
+        assert mapping.inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
+        policy_record = stack.named(mapping.name.replace("-mapping", "-access-policy"))
+        assert policy_record.urn in mapping.dependencies, "the role must read the queue before the mapping exists"
+        granted = actions_on(stack, policy_record.name)[queue.outputs["arn"]]
+        assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"} <= granted
+
+
+def test_ses_topics_are_encrypted_and_scoped_to_ses(stack: StackRecords) -> None:
+    for name in ("ses-bounces", "ses-complaints"):
+        topic = stack.named(f"{name}-topic", "aws:sns/topic:Topic")
+        assert topic.inputs["kmsMasterKeyId"] == stack.named(f"{name}-key").outputs["arn"]
+        statement = policy(stack.named(f"{name}-topic-policy"))["Statement"][0]
+        assert statement["Principal"] == {"Service": ["ses.amazonaws.com"]}
+        assert statement["Condition"]["StringEquals"]["aws:SourceAccount"]
+        subscription = stack.named(f"email-suppression-subscription-{name}-topic")
+        assert subscription.inputs["protocol"] == "lambda"
+        assert subscription.inputs["topic"] == topic.outputs["arn"]
+
+
+# --- Tables ---------------------------------------------------------------------------------------------------------
+
+
+def test_bulk_upload_and_frecency_tables(dev: StackRecords, prod: StackRecords) -> None:
+    for records, on in ((dev, False), (prod, True)):
+        bulk = records.named("bulk-upload-table", "aws:dynamodb/table:Table")
+        assert bulk.inputs["name"] == f"bulk-upload-{records.stack}"
+        assert bulk.inputs["globalSecondaryIndexes"][0]["name"] == "DocumentPkIndex"
+        assert bulk.inputs["globalSecondaryIndexes"][0]["keySchemas"] == [{"attributeName": "SK", "keyType": "HASH"}]
+        frecency = records.named("frecency-table", "aws:dynamodb/table:Table")
+        for table in (bulk, frecency):
+            assert table.inputs["billingMode"] == "PAY_PER_REQUEST"
+            assert table.inputs["ttl"] == {"attributeName": "expires_at", "enabled": True}
+            assert table.inputs["pointInTimeRecovery"]["enabled"] is on
+            assert table.protect is on
+
+
+def test_table_attributes_match_keys(stack: StackRecords) -> None:
+    for table in stack.of_type("aws:dynamodb/table:Table"):
+        keys = {table.inputs["hashKey"], table.inputs.get("rangeKey")} - {None}
+        for index in table.inputs.get("globalSecondaryIndexes") or []:
+            keys |= {k["attributeName"] for k in index["keySchemas"]}
+        assert {a["name"] for a in table.inputs["attributes"]} == keys, table.name
+
+
+# --- Databases and cache --------------------------------------------------------------------------------------------
+
+
+def test_contacts_db_is_a_private_second_database(dev: StackRecords, prod: StackRecords) -> None:
+    for records in (dev, prod):
+        db = records.named("contactsdb-instance", "aws:rds/instance:Instance")
+        assert db.inputs["dbName"] == "contacts" and db.inputs["publiclyAccessible"] is False
+        assert db.inputs["storageEncrypted"] is True
+    assert dev.named("contactsdb-instance").inputs["instanceClass"] == "db.t4g.micro"
+    assert prod.named("contactsdb-instance").inputs["instanceClass"] == "db.t4g.large"
+
+
+def test_cache_topology_by_stack(dev: StackRecords, prod: StackRecords) -> None:
+    d = dev.named("cache-redis", "aws:elasticache/replicationGroup:ReplicationGroup").inputs
+    p = prod.named("cache-redis", "aws:elasticache/replicationGroup:ReplicationGroup").inputs
+    assert (d["numCacheClusters"], d["automaticFailoverEnabled"], d["multiAzEnabled"]) == (1, False, False)
+    assert p["numCacheClusters"] >= 2 and p["automaticFailoverEnabled"] and p["multiAzEnabled"]
+    assert (d.get("snapshotRetentionLimit", 0), p["snapshotRetentionLimit"]) == (0, 7)
+    for inputs in (d, p):
+        assert inputs["transitEncryptionEnabled"] and inputs["atRestEncryptionEnabled"] and inputs["authToken"]
+
+
+# --- Secrets --------------------------------------------------------------------------------------------------------
+
+
+def test_the_twelve_seed_secrets_exist_with_one_name_pattern(stack: StackRecords) -> None:
+    names = {r.inputs["name"] for r in stack.of_type("aws:secretsmanager/secret:Secret")}
+    expected = {f"macro/{stack.stack}/{key}" for key in SEED_SECRETS}
+    assert expected <= names
+    assert all(re.fullmatch(rf"macro/{stack.stack}/[a-z_]+", n) for n in names)
+    window = {"dev": 0, "prod": 30}[stack.stack]
+    assert all(r.inputs["recoveryWindowInDays"] == window for r in stack.of_type("aws:secretsmanager/secret:Secret"))
+
+
+def test_generated_and_external_secrets(stack: StackRecords) -> None:
+    versions = {r.name for r in stack.of_type("aws:secretsmanager/secretVersion:SecretVersion")}
+    for key in GENERATED_KEYS:
+        assert f"app-secrets-{key}-value" in versions, key
+        assert stack.named(f"app-secrets-{key}-value", "random:index/randomPassword:RandomPassword")
+    for key in EXTERNAL_KEYS:
+        assert f"app-secrets-{key}-value" not in versions, "no value in config: the secret awaits one"
+
+
+def test_external_secret_values_come_from_secret_config() -> None:
+    from plan.evaluate import evaluate_program, read_stack_config
+
+    _, config, secret_keys = read_stack_config("dev")
+    config["macro-infra:githubWebhookSecret"] = f"{MOCK_SECRET_MARKER}-webhook"
+    records = evaluate_program("dev", config, [*secret_keys, "macro-infra:githubWebhookSecret"])
+    version = records.named("app-secrets-github_webhook_secret_key-value")
+    assert version.inputs["secretString"] == f"{MOCK_SECRET_MARKER}-webhook"
+    assert "secretString" in version.secret_inputs
+
+
+def test_no_secret_value_reaches_an_env_var(stack: StackRecords) -> None:
+    for function in stack.of_type("aws:lambda/function:Function"):
+        variables = function.inputs["environment"]["variables"]
+        assert MOCK_SECRET_MARKER not in json.dumps(variables), function.name
+        assert not any("://" in v and "@" in v for v in variables.values()), function.name
+        assert variables["DATABASE_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
+
+
+def test_prod_stateful_resources_are_protected_dev_destroyable(dev: StackRecords, prod: StackRecords) -> None:
+    stateful = ("aws:s3/bucket:Bucket", "aws:dynamodb/table:Table", "aws:rds/instance:Instance",
+                "aws:opensearch/domain:Domain", "aws:elasticache/replicationGroup:ReplicationGroup",
+                "aws:secretsmanager/secret:Secret")
+    for records, on in ((dev, False), (prod, True)):
+        for record in records.matching(stateful):
+            assert (record.protect, record.retain_on_delete) == (on, on), f"{records.stack} {record.name}"
+    assert prod.named("macrodb-instance").inputs["deletionProtection"] is True
+    assert prod.named("connection-gateway-table").inputs["deletionProtectionEnabled"] is True
+
+
+# --- IAM ------------------------------------------------------------------------------------------------------------
+
+SERVICES = ("document-storage-service", "connection-gateway", "search-processing-service", "contacts-service",
+            "notification-service", "convert-service")
+
+
+def test_one_role_and_policy_per_service(stack: StackRecords) -> None:
+    for service in SERVICES:
+        role = stack.named(f"{service}-role", "aws:iam/role:Role")
+        trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert [s["Principal"] for s in trust] == [{"Service": "ecs-tasks.amazonaws.com"}]
+        assert stack.named(f"{service}-access-policy").inputs["name"] == f"{service}-access-policy-{stack.stack}"
+    for function in FUNCTIONS:
+        assert stack.named(f"{function}-access-policy").inputs["name"] == f"{function}-access-policy-{stack.stack}"
+
+
+def test_every_statement_lists_concrete_actions_and_resources(stack: StackRecords) -> None:
+    wildcard_allowed = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    for record in stack.of_type("aws:iam/rolePolicy:RolePolicy"):
+        for s in policy(record)["Statement"]:
+            assert all("*" not in a for a in s["Action"]), record.name
+            if "*" in s["Resource"]:
+                assert set(s["Action"]) <= wildcard_allowed, record.name
+    for record in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
+        assert "FullAccess" not in record.inputs["policyArn"]
+        assert record.inputs["policyArn"].endswith(("AWSLambdaVPCAccessExecutionRole", "AmazonRDSEnhancedMonitoringRole"))
+
+
+def test_every_trust_policy_names_one_service(stack: StackRecords) -> None:
+    for role in stack.of_type("aws:iam/role:Role"):
+        trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert len(trust) == 1 and list(trust[0]["Principal"]) == ["Service"], role.name
+        assert isinstance(trust[0]["Principal"]["Service"], str)
+
+
+@pytest.mark.parametrize(("function", "expected"), [
+    ("delete-document", {"documents": {"s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject",
+                                       "s3:DeleteObjectVersion"}}),
+    ("email-attachment-cleanup", {"email-attachments": {"s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"}}),
+    ("docx-unzip", {"documents": {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:AbortMultipartUpload"},
+                    "docx-upload": {"s3:GetObject", "s3:GetObjectVersion"}}),
+])
+def test_function_object_grants_are_exact(stack: StackRecords, function: str, expected: dict[str, set[str]]) -> None:
+    granted = actions_on(stack, f"{function}-access-policy")
+    objects = {resource: acts for resource, acts in granted.items() if resource.startswith("arn:aws:s3:::")
+               and "/" in resource}
+    by_bucket: dict[str, set[str]] = {}
+    for resource, acts in objects.items():
+        base = resource.split(":::")[1].split("/")[0]
+        bucket = next(b.name.removesuffix("-bucket") for b in stack.of_type("aws:s3/bucket:Bucket")
+                      if b.outputs["bucket"] == base)
+        by_bucket.setdefault(bucket, set()).update(acts)
+    assert by_bucket == expected
+
+
+def test_docx_unzip_writes_only_under_docx_parts(stack: StackRecords) -> None:
+    granted = actions_on(stack, "docx-unzip-access-policy")
+    writes = [r for r, acts in granted.items() if "s3:PutObject" in acts]
+    assert writes and all(r.endswith("/docx-parts/*") for r in writes)
+
+
+# --- Functions and triggers -----------------------------------------------------------------------------------------
+
+
+def fn(records: StackRecords, name: str) -> ResourceRecord:
+    return records.named(f"{name}-function", "aws:lambda/function:Function")
+
+
+def test_functions_runtime_architecture_and_log_group_first(stack: StackRecords) -> None:
+    for name in FUNCTIONS:
+        function = fn(stack, name)
+        assert function.inputs["runtime"] == "python3.13" and function.inputs["architectures"] == ["arm64"]
+        assert function.inputs["handler"] == f"{name.replace('-', '_')}.handler.handler"
+        log_group = stack.named(f"{name}-logs", "aws:cloudwatch/logGroup:LogGroup")
+        assert log_group.urn in function.dependencies
+        assert log_group.inputs["name"] == f"/aws/lambda/{function.inputs['name']}"
+        assert log_group.inputs["retentionInDays"] == {"dev": 30, "prod": 365}[stack.stack]
+        assert stack.named(f"{name}-access-policy").urn in function.dependencies
+        vpc = stack.named(f"{name}-vpc-access", "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        assert vpc.urn in function.dependencies, "ENI permissions before the function"
+        assert len(function.inputs["vpcConfig"]["subnetIds"]) == 3
+        assert function.inputs["kmsKeyArn"] == stack.named("data-plane-key").outputs["arn"]
+
+
+def test_function_settings_and_tracing_by_stack(dev: StackRecords, prod: StackRecords) -> None:
+    assert fn(dev, "bulk-upload").inputs["memorySize"] == 1024
+    assert fn(prod, "bulk-upload").inputs["memorySize"] == 2048
+    assert fn(dev, "text-extractor").inputs["tracingConfig"]["mode"] == "PassThrough"
+    assert fn(prod, "text-extractor").inputs["tracingConfig"]["mode"] == "Active"
+    assert fn(prod, "text-extractor").inputs["timeout"] == 300
+
+
+def test_function_alarms_target_on_call(stack: StackRecords) -> None:
+    topic = stack.named("on-call-topic").outputs["arn"]
+    for name in FUNCTIONS:
+        function_name = fn(stack, name).inputs["name"]
+        for metric in ("errors", "throttles", "duration"):
+            alarm = stack.named(f"{function_name}-{metric}-alarm", "aws:cloudwatch/metricAlarm:MetricAlarm")
+            assert alarm.inputs["alarmActions"] == [topic]
+        duration = stack.named(f"{function_name}-duration-alarm")
+        assert duration.inputs["threshold"] == fn(stack, name).inputs["timeout"] * 1000 * 0.8
+
+
+def test_async_functions_have_an_on_failure_destination(stack: StackRecords) -> None:
+    for name in ("text-extractor", "docx-unzip", "deleted-item-poller", "email-suppression", "user-link-cleanup",
+                 "email-attachment-cleanup"):
+        config = stack.named(f"{name}-async-config", "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
+        failures = stack.named(f"{name}-failures", "aws:sqs/queue:Queue")
+        assert config.inputs["destinationConfig"]["onFailure"]["destination"] == failures.outputs["arn"]
+        assert actions_on(stack, f"{name}-access-policy")[failures.outputs["arn"]] == {"sqs:SendMessage"}
+
+
+def test_invoke_permissions_are_scoped_by_source(stack: StackRecords) -> None:
+    permissions = stack.of_type("aws:lambda/permission:Permission")
+    assert len(permissions) == 7  # S3 → unzip, 2 × SNS → suppression, 4 × EventBridge
+    for permission in permissions:
+        assert permission.inputs["sourceArn"] and permission.inputs["sourceAccount"] == "123456789012"
+        assert permission.inputs["principal"].endswith(".amazonaws.com")
+
+
+def test_event_rules_and_schedules(stack: StackRecords) -> None:
+    rules = {r.name: r for r in stack.of_type("aws:cloudwatch/eventRule:EventRule")}
+    schedules = {n: r.inputs["scheduleExpression"] for n, r in rules.items() if r.inputs.get("scheduleExpression")}
+    assert schedules == {"deleted-item-poller-rule-rule": "rate(4 hours)", "user-link-cleanup-rule-rule": "rate(8 hours)",
+                         "email-attachment-cleanup-rule-rule": "rate(1 day)"}
+    extractor = json.loads(rules["text-extractor-rule-rule"].inputs["eventPattern"])
+    assert extractor["detail"]["bucket"]["name"] == [stack.named("documents-bucket").outputs["bucket"]]
+    assert extractor["detail"]["object"]["key"] == [{"anything-but": {"wildcard": ["temp_files/*", "docx-parts/*"]}}]
+    bulk = json.loads(rules["bulk-upload-rule-rule"].inputs["eventPattern"])
+    assert bulk["detail"]["object"]["key"] == [{"prefix": "extract/"}]
+    for target in stack.of_type("aws:cloudwatch/eventTarget:EventTarget"):
+        assert target.inputs["retryPolicy"]["maximumRetryAttempts"] >= 1
+        assert target.inputs["deadLetterConfig"]["arn"].startswith("arn:aws:sqs:")
+    bulk_target = stack.named("bulk-upload-rule-target-bulk-upload")
+    assert bulk_target.inputs["arn"] == stack.named("bulk-upload-queue").outputs["arn"]
+    queue_policy = policy(stack.named("bulk-upload-policy", "aws:sqs/queuePolicy:QueuePolicy"))["Statement"][0]
+    assert queue_policy["Condition"]["ArnEquals"]["aws:SourceArn"] == [rules["bulk-upload-rule-rule"].outputs["arn"]]
+
+
+# --- Observability --------------------------------------------------------------------------------------------------
+
+
+def test_data_store_alarms(stack: StackRecords) -> None:
+    alarms = {r.inputs["metricName"] for r in stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert {"CPUUtilization", "FreeStorageSpace", "DatabaseConnections", "ClusterStatus.red", "ClusterStatus.yellow",
+            "JVMMemoryPressure", "AutomatedSnapshotFailure", "EngineCPUUtilization",
+            "DatabaseMemoryUsagePercentage"} <= alarms
+    topic = stack.named("on-call-topic").outputs["arn"]
+    assert all(a.inputs["alarmActions"] == [topic] for a in stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"))
+
+
+def test_ecs_cluster_with_container_insights(stack: StackRecords) -> None:
+    cluster = stack.named("platform-cluster", "aws:ecs/cluster:Cluster")
+    assert cluster.inputs["settings"][0]["name"] == "containerInsights"
+    assert cluster.inputs["settings"][0]["value"] in ("enabled", "enhanced")
+
+
+def test_every_log_group_has_retention(stack: StackRecords) -> None:
+    assert all(g.inputs.get("retentionInDays") for g in stack.of_type("aws:cloudwatch/logGroup:LogGroup"))
+
+
+def test_outputs_list_names_and_arns_but_no_secret(stack: StackRecords) -> None:
+    outputs = stack.outputs
+    assert set(outputs["secret_arns"]) >= SEED_SECRETS
+    assert all(v.startswith("arn:aws:secretsmanager:") for v in outputs["secret_arns"].values() if v)
+    assert set(outputs["queue_urls"]) == set(QUEUES)
+    assert MOCK_SECRET_MARKER not in json.dumps(outputs, default=str)

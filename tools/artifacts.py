@@ -1,0 +1,135 @@
+"""Where the Lambda artifacts live and whether they match the sources, without building anything.
+
+The Pulumi program imports this module (it must never import pulumi, and must work on a fresh clone where nothing has
+been built yet), and `tools/build_lambdas.py` uses the same file selection and hash, so "stale" means exactly
+"the build would produce a different artifact".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LAMBDAS_DIR = ROOT / "lambdas"
+DIST_DIR = ROOT / "dist" / "lambdas"
+MANIFEST_NAME = "manifest.json"
+CONSTRAINTS_FILE = ROOT / "tools" / "lambda-constraints.txt"
+CORE_PACKAGE = "core"
+
+# Bump when the build changes what it writes for the same sources (file selection, zip settings, platform), so that
+# every existing artifact is reported stale.
+BUILD_FORMAT = "1:cp313:manylinux_aarch64"
+
+# Folders and files that never belong in an artifact nor in the source hash: bytecode differs per interpreter and
+# run, tests and tool caches are not runtime code.
+_SKIP_DIRS = {"__pycache__", "tests", "test", "node_modules"}
+_SKIP_SUFFIXES = (".pyc", ".pyo")
+_SKIP_FILES = {"conftest.py", "Thumbs.db"}
+
+
+def _skip_dir(name: str) -> bool:
+    return name in _SKIP_DIRS or name.startswith(".") or name.endswith(".egg-info")
+
+
+def _skip_file(name: str) -> bool:
+    return (
+        name in _SKIP_FILES
+        or name.startswith(".")
+        or name.endswith(_SKIP_SUFFIXES)
+        or (name.startswith("test_") and name.endswith(".py"))
+        or name.endswith("_test.py")
+    )
+
+
+def iter_source_files(folder: Path, prefix: str) -> Iterator[tuple[str, Path]]:
+    """(archive name, path) for every shippable file under `folder`, sorted by archive name."""
+    found: list[tuple[str, Path]] = []
+    for path in folder.rglob("*"):
+        rel = path.relative_to(folder)
+        if any(_skip_dir(part) for part in rel.parts[:-1]):
+            continue
+        if path.is_dir() or _skip_file(path.name):
+            continue
+        found.append((f"{prefix}/{rel.as_posix()}", path))
+    yield from sorted(found)
+
+
+def discover_functions(lambdas_dir: Path = LAMBDAS_DIR) -> list[str]:
+    """Function folders are the subfolders of lambdas/ that have a handler.py (core has none)."""
+    if not lambdas_dir.is_dir():
+        return []
+    return sorted(
+        p.name for p in lambdas_dir.iterdir() if p.is_dir() and p.name != CORE_PACKAGE and (p / "handler.py").is_file()
+    )
+
+
+FUNCTIONS: list[str] = discover_functions()
+
+
+def source_files(function: str, lambdas_dir: Path = LAMBDAS_DIR) -> list[tuple[str, Path]]:
+    """The function's own files then the shared core, as they are laid out in the artifact."""
+    folder = lambdas_dir / function
+    if not (folder / "handler.py").is_file():
+        raise FileNotFoundError(f"function {function!r}: {folder / 'handler.py'} does not exist")
+    files = list(iter_source_files(folder, function))
+    core = lambdas_dir / CORE_PACKAGE
+    if core.is_dir():
+        files += list(iter_source_files(core, CORE_PACKAGE))
+    return files
+
+
+def source_hash(
+    function: str, lambdas_dir: Path = LAMBDAS_DIR, constraints_file: Path | None = CONSTRAINTS_FILE
+) -> str:
+    """sha256 over what decides the artifact's bytes: contents and names (never mtimes) of the function folder (with its
+    requirements.txt), the core, the transitive pins and the build format. Cheap: nothing is downloaded or zipped."""
+    digest = hashlib.sha256()
+    digest.update(f"format {BUILD_FORMAT}\n".encode())
+    for arcname, path in source_files(function, lambdas_dir):
+        digest.update(f"file {arcname} {hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    if constraints_file is not None and constraints_file.is_file():
+        digest.update(f"constraints {hashlib.sha256(constraints_file.read_bytes()).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def artifact_path(function: str, dist_dir: Path = DIST_DIR) -> Path:
+    """Where `tools/build_lambdas.py` writes the function's zip (it may not exist yet on a fresh clone)."""
+    return dist_dir / f"{function}.zip"
+
+
+def read_manifest(dist_dir: Path = DIST_DIR) -> dict:
+    """The build manifest, or an empty one when nothing has been built."""
+    path = dist_dir / MANIFEST_NAME
+    if not path.is_file():
+        return {"functions": {}}
+    return json.loads(path.read_text())
+
+
+def manifest_entry(function: str, dist_dir: Path = DIST_DIR) -> dict | None:
+    """The function's manifest entry (artifact, sha256, sha256_base64, size, source_hash, requirements, packages)."""
+    entry = read_manifest(dist_dir).get("functions", {}).get(function)
+    if entry is None or not artifact_path(function, dist_dir).is_file():
+        return None
+    return entry
+
+
+def is_stale(
+    function: str,
+    lambdas_dir: Path = LAMBDAS_DIR,
+    dist_dir: Path = DIST_DIR,
+    constraints_file: Path | None = CONSTRAINTS_FILE,
+) -> bool:
+    """True when the artifact is missing or was built from other sources than those on disk now."""
+    entry = manifest_entry(function, dist_dir)
+    if entry is None:
+        return True
+    return entry.get("source_hash") != source_hash(function, lambdas_dir, constraints_file)
+
+
+def code_sha256_base64(function: str, dist_dir: Path = DIST_DIR) -> str | None:
+    """The built zip's base64 sha256 (Lambda's `source_code_hash`), or None when not built."""
+    entry = manifest_entry(function, dist_dir)
+    return None if entry is None else entry["sha256_base64"]
