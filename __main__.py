@@ -18,6 +18,7 @@ from components.document_bucket import (
     document_lifecycle,
 )
 from components.encrypted_topic import EncryptedTopic, EncryptedTopicArgs
+from components.encryption_keys import EncryptionKeys, EncryptionKeysArgs
 from components.event_rule import EventRule, EventRuleArgs, object_created_pattern
 from components.function import Function, FunctionArgs, VpcPlacement
 from components.macro_database import DatabaseAlarmThresholds, MacroDatabase, MacroDatabaseArgs
@@ -43,13 +44,18 @@ provider = aws.Provider("aws", region=cfg.region, default_tags={
     "tags": {"environment": cfg.environment, "project": PROJECT, "managed-by": "pulumi"}})
 in_account = pulumi.ResourceOptions(providers={"aws": provider})
 account_id = aws.get_caller_identity().account_id
+# Customer-managed keys: secrets and log groups always; document objects when the stack asks for SSE-KMS (prod).
+keys = EncryptionKeys("keys", EncryptionKeysArgs(
+    stack=stack, account_id=account_id, region=cfg.region, documents=cfg.storage.kms_encryption,
+    dr_region=cfg.storage.dr_region if cfg.storage.replication else None), in_account)
 secret_settings = SecretSettings(stack=stack, recovery_window_days=cfg.secrets.recovery_window_days,
-                                 protect=cfg.protect)
+                                 kms_key_arn=keys.secrets.arn, region=cfg.region, protect=cfg.protect)
+logs_key = keys.logs.arn
 
 # --- Network: coparse_api_vpc ---------------------------------------------------------------------------------------
 network = Network("network", NetworkArgs(
     stack=stack, cidr=cfg.network.cidr, nat_gateways=cfg.network.nat_gateways, flow_logs=cfg.network.flow_logs,
-    log_retention_days=cfg.log_retention_days), in_account)
+    log_retention_days=cfg.log_retention_days, log_kms_key_arn=logs_key), in_account)
 # Clients of the data stores. Stores admit only these groups; clients reach AWS APIs (443) through the NAT and the
 # stores inside the VPC. ECS services deployed from their own repositories join `services`.
 client_egress = [EgressRule(port=443, cidr="0.0.0.0/0", description="AWS APIs through the NAT gateways"),
@@ -83,6 +89,7 @@ if cfg.storage.access_logging:
         lifecycle=(LifecycleRule(id="expire-logs", expire_days=cfg.storage.access_log_expiry_days,
                                  abort_multipart_days=1),), eventbridge=True, **bucket_defaults), in_account)
 logs_to = access_logs.bucket.bucket if access_logs else None
+objects_key = keys.documents.arn if keys.documents else None  # SSE-KMS (prod); the log bucket must stay SSE-S3
 cors = CorsSettings(allowed_origins=cfg.storage.cors_origins)
 
 documents = DocumentBucket("documents", DocumentBucketArgs(
@@ -92,21 +99,25 @@ documents = DocumentBucket("documents", DocumentBucketArgs(
                       expose_headers=("ETag", "Content-Length", "Content-Range")),
     transfer_acceleration=cfg.storage.transfer_acceleration, eventbridge=True,
     replica_region=cfg.storage.dr_region if cfg.storage.replication else None, access_log_bucket=logs_to,
+    kms_key_arn=objects_key, replica_kms_key_arn=keys.documents_replica.arn if keys.documents_replica else None, region=cfg.region,
     **bucket_defaults), in_account)
 docx_uploads = DocumentBucket("docx-upload", DocumentBucketArgs(
     base_name="docx-upload", versioned=False,
     lifecycle=(LifecycleRule(id="expire-uploads", expire_days=1, abort_multipart_days=1),),
-    cors=cors, function_notifications=True, access_log_bucket=logs_to, **bucket_defaults), in_account)
+    cors=cors, function_notifications=True, access_log_bucket=logs_to, kms_key_arn=objects_key,
+    **bucket_defaults), in_account)
 bulk_staging = DocumentBucket("bulk-upload-staging", DocumentBucketArgs(
     base_name="bulk-upload-staging", versioned=False,
     lifecycle=(LifecycleRule(id="expire-zips", prefix="extract/", expire_days=cfg.storage.staging_expiry_days),
                LifecycleRule(id="abort-incomplete-multipart", abort_multipart_days=1)),
-    cors=cors, eventbridge=True, access_log_bucket=logs_to, **bucket_defaults), in_account)
+    cors=cors, eventbridge=True, access_log_bucket=logs_to, kms_key_arn=objects_key,
+    **bucket_defaults), in_account)
 attachments = DocumentBucket("email-attachments", DocumentBucketArgs(
     base_name="email-attachments", versioned=False,
     lifecycle=(LifecycleRule(id="backstop-expiry", expire_days=cfg.storage.attachments_expiry_days,
                              abort_multipart_days=1),),
-    eventbridge=True, access_log_bucket=logs_to, **bucket_defaults), in_account)
+    eventbridge=True, access_log_bucket=logs_to, kms_key_arn=objects_key,
+    **bucket_defaults), in_account)
 
 # --- Messaging: every key queue with its DLQ and alarm ---------------------------------------------------------------
 
@@ -147,8 +158,8 @@ search = SearchDomain("search", SearchDomainArgs(
     instance_type=cfg.search.instance_type, data_nodes=cfg.search.data_nodes, zone_count=cfg.search.zone_count,
     dedicated_masters=cfg.search.dedicated_masters, master_type=cfg.search.master_type,
     master_count=cfg.search.master_count, ebs_size_gb=cfg.search.ebs_size_gb,
-    log_retention_days=cfg.log_retention_days, secrets=secret_settings, alarm_topic_arn=alarm_topic,
-    free_storage_alarm_mb=cfg.alarms.search_free_storage_mb,
+    log_retention_days=cfg.log_retention_days, log_kms_key_arn=logs_key, secrets=secret_settings,
+    alarm_topic_arn=alarm_topic, free_storage_alarm_mb=cfg.alarms.search_free_storage_mb,
     jvm_pressure_alarm_percent=cfg.alarms.search_jvm_pressure_percent,
     create_service_linked_role=cfg.search.create_service_linked_role, protect=cfg.protect), in_account)
 
@@ -166,7 +177,8 @@ def database(name: str, identifier: str, db_name: str, settings: DatabaseConfig,
         backup_retention_days=settings.backup_retention_days, deletion_protection=settings.deletion_protection,
         final_snapshot=settings.final_snapshot, proxy=settings.proxy,
         performance_insights=settings.performance_insights, monitoring_interval=settings.monitoring_interval,
-        log_retention_days=cfg.log_retention_days, thresholds=db_thresholds, protect=cfg.protect,
+        log_retention_days=cfg.log_retention_days, log_kms_key_arn=logs_key, thresholds=db_thresholds,
+        protect=cfg.protect,
         **secret_keys), in_account)
 
 
@@ -179,7 +191,7 @@ cache = RedisCache("cache", RedisCacheArgs(
     stack=stack, account_id=account_id, network=network, secrets=secret_settings, alarm_topic_arn=alarm_topic,
     allowed_from=store_clients, engine_version=cfg.cache.engine_version, node_type=cfg.cache.node_type,
     nodes=cfg.cache.nodes, snapshot_retention_days=cfg.cache.snapshot_retention_days,
-    log_retention_days=cfg.log_retention_days,
+    log_retention_days=cfg.log_retention_days, log_kms_key_arn=logs_key,
     thresholds=CacheAlarmThresholds(cpu_percent=cfg.alarms.cache_cpu_percent,
                                     memory_percent=cfg.alarms.cache_memory_percent),
     protect=cfg.protect), in_account)
@@ -207,6 +219,7 @@ def function(name: str, **kwargs: object) -> Function:
     folder = name.replace("-", "_")
     return Function(name, FunctionArgs(
         function=folder, stack=stack, settings=functions[folder], log_retention_days=cfg.log_retention_days,
+        log_kms_key_arn=logs_key, secret_settings=secret_settings,
         alarm_topic_arn=alarm_topic, vpc=in_vpc, tracing=dp.tracing,
         duration_alarm_percent=cfg.alarms.function_duration_percent, secret_arns=database_url,
         kms_key_arn=data_plane_key.arn,
@@ -316,7 +329,7 @@ service_roles = {service: ServiceRole(service, ServiceRoleArgs(service=service, 
 # --- Compute and monitoring: the ECS cluster, service alarms and API health check ------------------------------------
 platform = PlatformCluster("platform", PlatformClusterArgs(
     stack=stack, region=cfg.region, alarm_topic_arn=alarm_topic, log_retention_days=cfg.log_retention_days,
-    service_names=cfg.services.ecs_services, health_check_url=cfg.services.health_check_url), in_account)
+    log_kms_key_arn=logs_key, service_names=cfg.services.ecs_services, health_check_url=cfg.services.health_check_url), in_account)
 
 # --- Exports: names, ARNs, endpoints and secret ARNs; never a secret value ------------------------------------------
 pulumi.export("environment", cfg.environment)

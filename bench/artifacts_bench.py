@@ -177,6 +177,51 @@ def measure_components(zip_path: Path, runs: int) -> list[tuple[str, float | Non
     return found
 
 
+BYTECODE_SNIPPET = (
+    "import sys, time\n"
+    "sys.path[:0] = {paths!r}\n"
+    "sys.path.append({site!r})\n"
+    "import boto3\n"
+    "c = time.process_time()\n"
+    "import {module}\n"
+    "print((time.process_time() - c) * 1000)\n"
+)
+
+
+def find_python313() -> str | None:
+    """A real CPython 3.13 binary (pyenv shims need PYENV_VERSION, which the clean benchmark env drops)."""
+    candidates = sorted(Path.home().glob(".pyenv/versions/3.13*/bin/python3.13"))
+    return str(candidates[-1]) if candidates else shutil.which("python3.13")
+
+
+def bytecode_effect(python313: str, zip_path: Path, function: str, runs: int) -> tuple[float, float]:
+    """CPU ms of the handler import after boto3 under CPython 3.13: (zip as shipped, zip plus compiled bytecode)."""
+    import sysconfig
+
+    site = sysconfig.get_paths()["purelib"]  # boto3 from this venv stands in for the runtime's
+    code = BYTECODE_SNIPPET.format(module=f"{function}.handler", site=site, paths=["TASK"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_"))} | IMPORT_ENV
+    results = []
+    with tempfile.TemporaryDirectory(prefix="task-313-") as task:
+        unpack_for_this_machine(zip_path, Path(task))
+        snippet = code.replace("'TASK'", repr(task))
+        for compiled in (False, True):
+            if compiled:
+                subprocess.run(
+                    [python313, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", task],
+                    check=True,
+                    capture_output=True,
+                )
+            times = []
+            for _ in range(runs + 1):
+                out = subprocess.run([python313, "-B", "-c", snippet], capture_output=True, text=True, env=env)
+                if out.returncode != 0:
+                    raise RuntimeError(out.stderr.strip().splitlines()[-1])
+                times.append(float(out.stdout.split()[-1]))
+            results.append(statistics.median(times[1:]))
+    return results[0], results[1]
+
+
 def fmt_ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f}"
 
@@ -229,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=7, help="fresh interpreters per measurement (median)")
     parser.add_argument("--no-build", action="store_true", help="measure the artifacts already in dist/lambdas")
     parser.add_argument("--only", action="append", metavar="NAME", help="measure only this function (repeatable)")
+    parser.add_argument(
+        "--python313", default=find_python313(), help="a CPython 3.13 to measure precompiled bytecode with"
+    )
     parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu", help="what an import's time means")
     args = parser.parse_args(argv)
     global CLOCK
@@ -262,6 +310,19 @@ def main(argv: list[str] | None = None) -> int:
             "\n\n| module | import ms |\n|---|--:|\n"
         )
         report += "".join(f"| `{m}` | {fmt_ms(ms)} |\n" for m, ms in measure_components(biggest, args.runs))
+    if zips and args.python313:
+        report += (
+            "\n## What bytecode in the zip would save (CPython 3.13, CPU ms of the handler import after boto3, "
+            f"median of {args.runs})\n\nThe artifacts ship no .pyc, so Lambda compiles every module on each cold "
+            "start. Measured with `" + args.python313 + "` on the unpacked artifact, before and after "
+            "`compileall --invalidation-mode unchecked-hash`.\n\n| function | as shipped | with .pyc |\n|---|--:|--:|\n"
+        )
+        for zip_path in sorted({min(zips, key=lambda p: p.stat().st_size), biggest}):
+            try:
+                plain, compiled = bytecode_effect(args.python313, zip_path, zip_path.stem, args.runs)
+                report += f"| {zip_path.stem} | {plain:.0f} | {compiled:.0f} |\n"
+            except (RuntimeError, subprocess.CalledProcessError) as exc:
+                report += f"| {zip_path.stem} | failed: {exc} | — |\n"
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(report)
     print(report)

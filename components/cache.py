@@ -87,6 +87,8 @@ class RedisCacheArgs:
     slow_log: bool = True
     """Deliver the slow log to CloudWatch Logs (JSON)."""
     log_retention_days: int = 365
+    log_kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the log groups (CKV_AWS_158)."""
     auth_token_length: int = 64
     thresholds: CacheAlarmThresholds = CacheAlarmThresholds()
     protect: bool = False
@@ -153,7 +155,7 @@ class RedisCache(pulumi.ComponentResource):
         if args.slow_log:
             self.slow_log_group = aws.cloudwatch.LogGroup(
                 f"{name}-slow-log", name=f"/aws/elasticache/{group_id}/slow-log",
-                retention_in_days=args.log_retention_days, opts=child(self))
+                retention_in_days=args.log_retention_days, kms_key_id=args.log_kms_key_arn, opts=child(self))
             # Written explicitly so AWS does not append to its shared, account-wide delivery policy.
             depends.append(aws.cloudwatch.LogResourcePolicy(
                 f"{name}-log-policy", policy_name=f"{group_id}-elasticache-logs",
@@ -225,4 +227,5 @@ class RedisCache(pulumi.ComponentResource):
 
     def grant_connect(self, grants: iam.Grants) -> None:
         """Read the URL secret clients connect with (network reach comes from ``allowed_from``)."""
-        grant_secret_read(grants, self.url_secret.arn, f"{self.replication_group_id} connection URL")
+        grant_secret_read(grants, self.url_secret.arn, f"{self.replication_group_id} connection URL",
+                          self.args.secrets)

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components._options import child, stateful
+from components.encryption_keys import grant_decrypt
 from infra import iam
 from infra.naming import bucket_name
 
@@ -65,7 +66,11 @@ class DocumentBucketArgs:
     versioned: bool = True
     """Versioning (S3.14). Required for replication; off for short-lived upload buckets."""
     kms_key_arn: pulumi.Input[str] | None = None
-    """SSE-KMS with a bucket key when set; SSE-S3 otherwise. Not combined with replication."""
+    """SSE-KMS with a bucket key when set (S3.17); SSE-S3 otherwise. Readers and writers get the key through the
+    grant helpers."""
+    replica_kms_key_arn: pulumi.Input[str] | None = None
+    """Key in ``replica_region`` for the replica's objects; required when ``kms_key_arn`` and replication are set."""
+    region: str = "us-east-1"
     lifecycle: tuple[LifecycleRule, ...] = ()
     cors: CorsSettings | None = None
     transfer_acceleration: bool = False
@@ -97,8 +102,10 @@ class DocumentBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DocumentBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("macro:storage:DocumentBucket", name, None, opts)
-        if args.replica_region and args.kms_key_arn is not None:
-            raise ValueError(f"{name}: replication of SSE-KMS objects is not supported by this component")
+        if args.replica_region and (args.kms_key_arn is None) != (args.replica_kms_key_arn is None):
+            raise ValueError(f"{name}: SSE-KMS replication needs both kms_key_arn and replica_kms_key_arn")
+        if args.receives_access_logs and args.kms_key_arn is not None:
+            raise ValueError(f"{name}: S3 server access logs can only be delivered to an SSE-S3 bucket")
         if args.replica_region and not args.versioned:
             raise ValueError(f"{name}: replication needs versioning")
         if args.transfer_acceleration and "." in args.base_name:
@@ -204,7 +211,7 @@ class DocumentBucket(pulumi.ComponentResource):
             region=region, force_destroy=args.force_destroy, tags={"purpose": f"{args.base_name}-replica"},
             opts=stateful(self, args.protect))
         replica_versioning = self._harden(f"{name}-replica", self.replica, region=region, versioned=True,
-                                          kms_key_arn=None)
+                                          kms_key_arn=args.replica_kms_key_arn)
         # S3.11: the replica reports its object events too (to its region's default bus), e.g. for DR audits.
         aws.s3.BucketNotification(f"{name}-replica-notification", bucket=self.replica.id, region=region,
                                   eventbridge=True, opts=child(self))
@@ -223,6 +230,12 @@ class DocumentBucket(pulumi.ComponentResource):
                      [pulumi.Output.concat(self.bucket.arn, "/*")])
         grants.allow("write replica", ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
                      [pulumi.Output.concat(self.replica.arn, "/*")])
+        encrypted = args.kms_key_arn is not None and args.replica_kms_key_arn is not None
+        if encrypted:
+            grant_decrypt(grants, args.kms_key_arn, "s3", args.region, "source objects")
+            grants.allow("encrypt replica objects", ["kms:Encrypt", "kms:GenerateDataKey"],
+                         [args.replica_kms_key_arn],
+                         {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}})
         policy = aws.iam.RolePolicy(f"{name}-replication-policy", role=role.id, policy=grants.document(),
                                     opts=child(self))
         assert self.versioning is not None and replica_versioning is not None
@@ -233,8 +246,13 @@ class DocumentBucket(pulumi.ComponentResource):
                 filter=aws.s3.BucketReplicationConfigRuleFilterArgs(prefix=""),
                 delete_marker_replication=aws.s3.BucketReplicationConfigRuleDeleteMarkerReplicationArgs(
                     status="Enabled"),
+                source_selection_criteria=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaArgs(
+                    sse_kms_encrypted_objects=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaSseKmsEncryptedObjectsArgs(
+                        status="Enabled")) if encrypted else None,
                 destination=aws.s3.BucketReplicationConfigRuleDestinationArgs(
-                    bucket=self.replica.arn, storage_class="STANDARD"))],
+                    bucket=self.replica.arn, storage_class="STANDARD",
+                    encryption_configuration=aws.s3.BucketReplicationConfigRuleDestinationEncryptionConfigurationArgs(
+                        replica_kms_key_id=args.replica_kms_key_arn) if encrypted else None))],
             opts=child(self, depends_on=[self.versioning, replica_versioning, policy]))
 
     # ----------------------------------------------------------------------------------------------------------------
@@ -262,14 +280,21 @@ class DocumentBucket(pulumi.ComponentResource):
         condition = {"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None
         grants.allow(sid, actions, [self.bucket.arn], condition)
 
+    def _grant_key(self, grants: iam.Grants, *, encrypt: bool) -> None:
+        if self.args.kms_key_arn is not None:
+            grant_decrypt(grants, self.args.kms_key_arn, "s3", self.args.region,
+                          f"{self._name} objects{' write' if encrypt else ''}", encrypt=encrypt)
+
     def grant_read(self, grants: iam.Grants, prefix: str | None = None) -> None:
         grants.allow(f"{self._name} read {prefix or 'all'}", ["s3:GetObject", "s3:GetObjectVersion"],
                      [self._objects(prefix)])
+        self._grant_key(grants, encrypt=False)
         self._list(grants, f"{self._name} list {prefix or 'all'}", ["s3:ListBucket"], prefix)
 
     def grant_write(self, grants: iam.Grants, prefix: str | None = None) -> None:
         grants.allow(f"{self._name} write {prefix or 'all'}", ["s3:PutObject", "s3:AbortMultipartUpload"],
                      [self._objects(prefix)])
+        self._grant_key(grants, encrypt=True)
 
     def grant_delete(self, grants: iam.Grants, prefix: str | None = None) -> None:
         """Delete objects and, in a versioned bucket, every version and delete marker."""

@@ -16,6 +16,7 @@ import pulumi_aws as aws
 from components._options import child
 from components.alarms import AlarmSpec, function_alarms, metric_alarm
 from components.queue_with_dlq import QueueWithDLQ
+from components.secrets import SecretSettings, grant_secret_read
 from infra import iam
 from infra.config import FunctionSettings
 from tools import artifacts
@@ -46,6 +47,8 @@ class FunctionArgs:
     stack: str
     settings: FunctionSettings
     log_retention_days: int
+    log_kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the log groups (CKV_AWS_158)."""
     alarm_topic_arn: pulumi.Input[str]
     environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Names, URLs and limits only; secrets go in ``secret_arns``."""
@@ -60,6 +63,8 @@ class FunctionArgs:
     vpc: VpcPlacement | None = None
     tracing: bool = True
     duration_alarm_percent: int = 80
+    secret_settings: SecretSettings | None = None
+    """How the platform's secrets are encrypted, so reading ``secret_arns`` includes the key."""
     kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed key encrypting the environment at rest (CKV_AWS_173); it holds no secrets either way."""
 
@@ -89,7 +94,7 @@ class Function(pulumi.ComponentResource):
                 "Derive it with visibility_for_consumer()")
 
         self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/aws/lambda/{self.function_name}", retention_in_days=args.log_retention_days,
+            f"{name}-logs", name=f"/aws/lambda/{self.function_name}", retention_in_days=args.log_retention_days, kms_key_id=args.log_kms_key_arn,
             opts=child(self))
         self.role = aws.iam.Role(f"{name}-role", name=f"{self.function_name}-role",
                                  assume_role_policy=iam.assume_role_policy("lambda.amazonaws.com"), opts=child(self))
@@ -109,8 +114,8 @@ class Function(pulumi.ComponentResource):
         self.grants = iam.Grants(name)
         self._grant_basics()
         for env_name, arn in sorted(args.secret_arns.items()):
-            self.grants.allow(f"read secret {env_name}",
-                              ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], [arn])
+            grant_secret_read(self.grants, arn, env_name, args.secret_settings or SecretSettings(
+                stack=args.stack, recovery_window_days=0))
         for grant in args.access:
             grant(self.grants)
         if args.consumes is not None:

@@ -16,6 +16,7 @@ import pulumi_random as random
 from components._options import child, stateful
 from components.alarms import AlarmSpec, metric_alarm
 from components.network import Network
+from components.encryption_keys import grant_decrypt
 from components.secrets import SecretSettings, create_secret, grant_secret_read
 from infra import iam
 
@@ -61,6 +62,8 @@ class MacroDatabaseArgs:
     performance_insights: bool = True
     monitoring_interval: int = 60
     log_retention_days: int = 365
+    log_kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the log groups (CKV_AWS_158)."""
     thresholds: DatabaseAlarmThresholds = DatabaseAlarmThresholds()
     protect: bool = False
 
@@ -118,7 +121,7 @@ class MacroDatabase(pulumi.ComponentResource):
 
         for log in ("postgresql", "upgrade"):
             aws.cloudwatch.LogGroup(f"{name}-{log}-logs", name=f"/aws/rds/instance/{identifier}/{log}",
-                                    retention_in_days=args.log_retention_days, opts=child(self))
+                                    retention_in_days=args.log_retention_days, kms_key_id=args.log_kms_key_arn, opts=child(self))
 
         monitoring_role = None
         if args.monitoring_interval:
@@ -181,6 +184,8 @@ class MacroDatabase(pulumi.ComponentResource):
                             assume_role_policy=iam.assume_role_policy("rds.amazonaws.com"), opts=child(self))
         grants = iam.Grants(f"{name}-proxy-role")
         grants.allow("read database credentials", ["secretsmanager:GetSecretValue"], [self.credentials_secret.arn])
+        if args.secrets.kms_key_arn is not None:
+            grant_decrypt(grants, args.secrets.kms_key_arn, "secretsmanager", args.secrets.region, "secrets")
         policy = aws.iam.RolePolicy(f"{name}-proxy-policy", role=role.id, policy=grants.document(),
                                     opts=child(self))
         assert self.proxy_security_group is not None
@@ -233,7 +238,8 @@ class MacroDatabase(pulumi.ComponentResource):
 
     def grant_connect(self, grants: iam.Grants) -> None:
         """Read the URL secret clients connect with (network reach comes from ``allowed_from``)."""
-        grant_secret_read(grants, self.client_url_secret.arn, f"{self.identifier} connection URL")
+        grant_secret_read(grants, self.client_url_secret.arn, f"{self.identifier} connection URL",
+                          self.args.secrets)
 
 
 def _url(args: MacroDatabaseArgs, password: pulumi.Output[str], host: pulumi.Input[str]) -> pulumi.Output[str]:

@@ -34,6 +34,8 @@ class NetworkArgs:
     """``single`` NAT gateway (dev, cheap) or ``perAz`` (prod, no cross-zone dependency)."""
     flow_logs: bool = True
     log_retention_days: int = 365
+    log_kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the log groups (CKV_AWS_158)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,7 +122,7 @@ class Network(pulumi.ComponentResource):
         if args.flow_logs:
             self.flow_log_group = aws.cloudwatch.LogGroup(
                 f"{name}-flow-logs", name=f"/vpc/{VPC_NAME}-{args.stack}/flow-logs",
-                retention_in_days=args.log_retention_days, opts=child(self))
+                retention_in_days=args.log_retention_days, kms_key_id=args.log_kms_key_arn, opts=child(self))
             role = aws.iam.Role(f"{name}-flow-logs-role", name=f"vpc-flow-logs-role-{args.stack}",
                                 assume_role_policy=iam.assume_role_policy("vpc-flow-logs.amazonaws.com"),
                                 opts=child(self))

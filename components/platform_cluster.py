@@ -39,6 +39,8 @@ class PlatformClusterArgs:
     container_insights: str = "enhanced"
     """``enhanced`` (task- and container-level metrics), ``enabled`` (service-level) or ``disabled``."""
     log_retention_days: int = 365
+    log_kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the log groups (CKV_AWS_158)."""
     service_names: Sequence[str] = ()
     """ECS services that get CPU, memory and running-task alarms now; add more with ``service_alarms``."""
     thresholds: ServiceAlarmThresholds = ServiceAlarmThresholds()
@@ -107,7 +109,7 @@ class PlatformCluster(pulumi.ComponentResource):
             settings=[{"name": "containerInsights", "value": args.container_insights}], opts=child(self))
         # Task definitions send container logs here (awslogs driver, one stream prefix per service).
         self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/ecs/{self.cluster_name}", retention_in_days=args.log_retention_days,
+            f"{name}-logs", name=f"/ecs/{self.cluster_name}", retention_in_days=args.log_retention_days, kms_key_id=args.log_kms_key_arn,
             opts=child(self))
 
         self.service_alarm_sets = {}

@@ -51,6 +51,7 @@ class PlatformSecrets(pulumi.ComponentResource):
         unknown = set(args.external_values) - set(EXTERNAL_KEYS)
         if unknown:
             raise ValueError(f"{name}: unknown external secrets {sorted(unknown)}")
+        self.args = args
         self.secrets = {}
         for key, description in GENERATED_KEYS.items():
             value = random.RandomPassword(f"{name}-{key}-value", length=args.key_length, special=False,
@@ -64,4 +65,4 @@ class PlatformSecrets(pulumi.ComponentResource):
 
     def grant_read(self, grants: iam.Grants, *keys: str) -> None:
         for key in keys:
-            grant_secret_read(grants, self.secrets[key].arn, key)
+            grant_secret_read(grants, self.secrets[key].arn, key, self.args.settings)

@@ -45,6 +45,8 @@ class SearchDomainArgs:
     master_count: int = 3
     ebs_size_gb: int = 200
     log_retention_days: int = 365
+    log_kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the log groups (CKV_AWS_158)."""
     secrets: SecretSettings
     alarm_topic_arn: pulumi.Input[str]
     free_storage_alarm_mb: int = 20480
@@ -87,7 +89,7 @@ class SearchDomain(pulumi.ComponentResource):
         log_groups = {
             log_type: aws.cloudwatch.LogGroup(
                 f"{name}-{suffix}-logs", name=f"/aws/opensearch/{args.domain_name}/{suffix}",
-                retention_in_days=args.log_retention_days, opts=child(self))
+                retention_in_days=args.log_retention_days, kms_key_id=args.log_kms_key_arn, opts=child(self))
             for log_type, suffix in LOG_TYPES.items()
         }
         log_policy = aws.cloudwatch.LogResourcePolicy(
@@ -169,4 +171,4 @@ class SearchDomain(pulumi.ComponentResource):
         """Signed HTTP access to the domain and read access to the master user's secret."""
         grants.allow(f"query {self.args.domain_name}", HTTP_ACTIONS,
                      [pulumi.Output.concat(self.domain.arn, "/*")])
-        grant_secret_read(grants, self.master_password_secret.arn, "opensearch master password")
+        grant_secret_read(grants, self.master_password_secret.arn, "opensearch master password", self.args.secrets)

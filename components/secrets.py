@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components._options import child, stateful
+from components.encryption_keys import grant_decrypt
 from infra import iam
 
 
@@ -21,6 +22,9 @@ class SecretSettings:
     stack: str
     recovery_window_days: int
     """0 in dev (the name is free again at once), 7-30 in prod."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key for every secret (CKV_AWS_149); readers get ``kms:Decrypt`` via Secrets Manager."""
+    region: str = "us-east-1"
     protect: bool = False
 
 
@@ -30,13 +34,17 @@ def create_secret(parent: pulumi.Resource, logical_name: str, settings: SecretSe
     an operator (``pulumi config set --secret``), so the stack still deploys."""
     secret = aws.secretsmanager.Secret(
         logical_name, name=secret_name(settings.stack, key), description=description,
-        recovery_window_in_days=settings.recovery_window_days, opts=stateful(parent, settings.protect))
+        recovery_window_in_days=settings.recovery_window_days, kms_key_id=settings.kms_key_arn,
+        opts=stateful(parent, settings.protect))
     if value is not None:
         aws.secretsmanager.SecretVersion(f"{logical_name}-value", secret_id=secret.id,
                                          secret_string=pulumi.Output.secret(value), opts=child(parent))
     return secret
 
 
-def grant_secret_read(grants: iam.Grants, secret_arn: pulumi.Input[str], label: str) -> None:
+def grant_secret_read(grants: iam.Grants, secret_arn: pulumi.Input[str], label: str,
+                      settings: SecretSettings) -> None:
     grants.allow(f"read secret {label}", ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                  [secret_arn])
+    if settings.kms_key_arn is not None:
+        grant_decrypt(grants, settings.kms_key_arn, "secretsmanager", settings.region, "secrets")

@@ -53,6 +53,12 @@ class Grants:
                                      "Resource": list(resources)}
         if condition:
             statement["Condition"] = condition
+        for existing in self.statements:
+            if existing["Sid"] != statement["Sid"]:
+                continue
+            if _same(existing, statement):
+                return  # the same grant reached through two helpers (e.g. one key for several secrets)
+            raise ValueError(f"{self.owner}: two different grants are both labelled {sid!r}")
         self.statements.append(statement)
 
     def __bool__(self) -> bool:
@@ -81,6 +87,13 @@ def key_policy(account_id: pulumi.Input[str], service_statements: Sequence[dict[
     root = pulumi.Output.concat("arn:aws:iam::", account_id, ":root")
     return document([{"Sid": "AccountAdministersKey", "Effect": "Allow", "Principal": {"AWS": root},
                       "Action": KEY_ADMIN_ACTIONS, "Resource": "*"}, *service_statements])
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal statements; resources may be Outputs, which compare by identity."""
+    return (a["Action"] == b["Action"] and a.get("Condition") == b.get("Condition")
+            and len(a["Resource"]) == len(b["Resource"])
+            and all(x is y or x == y for x, y in zip(a["Resource"], b["Resource"], strict=True)))
 
 
 def _sid(text: str) -> str:

@@ -38,6 +38,32 @@ EXCEPTIONS: tuple[DesignException, ...] = (
     DesignException(
         rule_id="S3.14", resources="*log*", stacks=("dev", "prod"),
         reason="the access-log bucket is append-only and expired by lifecycle; it is not replicated"),
+    DesignException(
+        rule_id="S3.9", resources="documents-replica", stacks=("prod",),
+        reason="the DR replica is written only by the replication role; its server access logs would need a second "
+               "log bucket in the DR region and would record nothing but replication writes"),
+    DesignException(
+        rule_id="CKV2_AWS_5", resources="services-sg-*", stacks=("dev", "prod"),
+        reason="the client group for the platform's ECS services, exported as service_security_group_id; the "
+               "services are deployed from their own repositories and attach it there"),
+    DesignException(
+        rule_id="SecretsManager.1-RDS", resources="*db-instance", stacks=("dev", "prod"),
+        reason="master credentials come from pulumi-random so the proxy's JSON secret and the DATABASE_URL secrets "
+               "can be derived (an RDS-managed password is unknown to the program); prod rotates them with the "
+               "db-credentials-rotation function on a SecretRotation schedule instead"),
+    DesignException(
+        rule_id="SecretsManager.1", resources="*-url", stacks=("prod",),
+        reason="connection URLs are derived from the credentials secret; the rotation function rewrites them "
+               "whenever it rotates the credentials (and the cache URL when its token is replaced)"),
+    DesignException(
+        rule_id="SecretsManager.1", resources="search-master-password-secret", stacks=("prod",),
+        reason="OpenSearch's internal master user has no managed rotation (security-controls.md); rotate by "
+               "replacing its RandomPassword, which updates the domain and the secret in one pulumi up"),
+    DesignException(
+        rule_id="SecretsManager.1", resources="app-secrets-*", stacks=("prod",),
+        reason="application keys are rotated by replacement (pulumi up --replace on the key's RandomPassword) in a "
+               "planned change, because services must roll with them (JWT keys invalidate sessions); externally "
+               "issued values (FusionAuth, GitHub) rotate at their issuer"),
 )
 
 

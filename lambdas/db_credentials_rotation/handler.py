@@ -209,8 +209,9 @@ class Rotation:
                 conn.autocommit = True
                 cursor = conn.cursor()
                 # Utility statements take no bind parameters: the server quotes both (%I, %L) for itself.
+                # pg8000 leaves % inside string literals alone, so no %% here.
                 cursor.execute(
-                    "SELECT format('ALTER USER %%I WITH PASSWORD %%L', %s::text, %s::text)",
+                    "SELECT format('ALTER USER %I WITH PASSWORD %L', %s::text, %s::text)",
                     (pending.username, pending.password),
                 )
                 cursor.execute(cursor.fetchone()[0])

@@ -8,13 +8,15 @@ Every refusal is an ``ExtractionError`` subclass with a ``reason`` fit for a sta
 "skipped" instead of retrying a file that will never work: ``UnsupportedFormat``, ``EncryptedDocument``,
 ``CorruptDocument`` (and its ``UnsafeDocument`` for hostile input: DTDs/entities, zip bombs) and ``LimitExceeded``.
 
-OOXML text is read by a lexical scanner (compiled regular expressions over the decoded part), not a tree parser.
-Measured on the corpus, building an ElementTree is barely faster than python-docx and expat alone (no handlers) is
-too slow for the 5x target, while the scanner is ~10x python-docx at >98 % word agreement (bench/README.md). It is
-safe because it only ever *reads* character data: a part with a DTD (the only way to declare entities, internal
-or external) is refused before scanning, only the five predefined entities and character references are expanded,
-and archives go through ``core.safe_zip`` (ratio, size, entry checks; reads capped by the declared size).
-Malformed XML yields best-effort text rather than an error, which is what a search index wants.
+OOXML text is read by a lexical scanner (one compiled regular expression over each part's UTF-8 bytes), not a tree
+parser. Measured on the corpus (bench/README.md): building an ElementTree is barely faster than python-docx, and
+expat alone, with no handlers, already costs more than the 5x target allows; the scanner is ~6x python-docx and
+~13x docx2txt with 100 % of their words found. It is safe because it only ever *reads* character data: a part with a
+DTD (the only way to declare entities, internal or external) is refused before scanning, only the five predefined
+entities and character references are expanded, and archives go through ``core.safe_zip`` (ratio, size, entry and
+path checks; reads capped by the declared size). Malformed XML yields best-effort text rather than an error, which
+is what a search index wants; small structural parts (relationships, workbook, presentation) are parsed with
+``core.safe_zip.parse_xml`` (defusedxml).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from xml.etree.ElementTree import Element
 
 from core.safe_zip import ArchiveLimits, UnsafeArchive, open_checked, parse_xml, read_member
 
@@ -91,7 +94,8 @@ def extract_text(data: bytes, filename: str, *, limits: ExtractLimits | None = N
 
 def file_format(filename: str) -> str:
     """The extractor name for a file name (by extension), or raise UnsupportedFormat."""
-    extension = filename.rpartition(".")[2].lower() if "." in filename else ""
+    base = posixpath.basename(filename)
+    extension = base.rpartition(".")[2].lower() if "." in base else ""
     fmt = _FORMATS.get(extension)
     if fmt is None:
         raise UnsupportedFormat(f"no text extractor for file type {extension or '(none)'!r}")
@@ -243,7 +247,8 @@ class _Package:
             return conventional
         raise CorruptDocument(f"package has no main document part (expected {conventional!r})")
 
-    def xml(self, name: str):  # -> Element; small structural parts only (workbook, presentation)
+    def xml(self, name: str) -> Element:
+        """A small structural part (relationships, workbook, presentation) as a defusedxml tree."""
         raw = self.read(name)
         if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
             raise UnsafeDocument(f"part {name!r} declares a DTD or entities (not allowed in OOXML)")
@@ -352,14 +357,14 @@ def _decode(text: bytes) -> str:
 _XMLNS = re.compile(rb"""xmlns(?::([A-Za-z_][\w.-]*))?\s*=\s*["']([^"']*)["']""")
 
 
-def _prefixes(xml: bytes, namespaces: tuple[bytes, ...]) -> tuple[bytes, ...]:
+def _prefixes(xml: bytes, namespaces: tuple[bytes, ...], *, deep: bool = True) -> tuple[bytes, ...]:
     """The prefixes (b'' = default namespace) bound to one of ``namespaces`` on the root element, where every
-    OOXML producer declares them; only when the root declares none is the whole part searched (one more pass)."""
+    OOXML producer declares them; only when the root declares none (and ``deep``) is the whole part searched."""
     root = _ROOT_TAG.search(xml)
     if root is None:
         return ()
     found = {prefix for prefix, uri in _XMLNS.findall(root.group(0)) if uri in namespaces}
-    if not found:
+    if not found and deep:
         found = {prefix for prefix, uri in _XMLNS.findall(xml, root.end()) if uri in namespaces}
     return tuple(sorted(found))
 
@@ -407,7 +412,7 @@ def _scan_runs(xml: bytes, namespaces: tuple[bytes, ...], name: str = "part") ->
     if not prefixes:
         return ""
     # mc is declared on the root or, in some producers, on each AlternateContent: accept the usual name too.
-    mc_prefixes = tuple(sorted({*_prefixes(xml, _NS_MC), b"mc"}))
+    mc_prefixes = tuple(sorted({*_prefixes(xml, _NS_MC, deep=False), b"mc"}))
     regex = _runs_regex(prefixes, mc_prefixes)
     out, special = _collect_runs(regex.findall(xml))
     if special:
@@ -488,7 +493,7 @@ def _extract_pptx(data: bytes, limits: ExtractLimits) -> list[str]:
     return _with_package(data, limits, body)
 
 
-def _ordered_by_id(root, local_name: str, targets_by_id: dict[str, str]) -> list[str]:
+def _ordered_by_id(root: Element, local_name: str, targets_by_id: dict[str, str]) -> list[str]:
     """Targets in the order the main part lists them (``<sldId r:id>``, ``<sheet r:id>``), each once."""
     remaining = dict(targets_by_id)
     order = []

@@ -136,14 +136,23 @@ def test_replication_role_may_only_replicate_between_the_two_buckets(stack: Stac
     role = stack.named("documents-replication-role", "aws:iam/role:Role")
     assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
     doc = policy(stack.named("documents-replication-policy"))
-    actions = {a for s in doc["Statement"] for a in s["Action"]}
+    s3_statements = [s for s in doc["Statement"] if s["Action"][0].startswith("s3:")]
+    actions = {a for s in s3_statements for a in s["Action"]}
     assert actions == {"s3:GetReplicationConfiguration", "s3:ListBucket", "s3:GetObjectVersionForReplication",
                        "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging", "s3:ReplicateObject",
                        "s3:ReplicateDelete", "s3:ReplicateTags"}
     buckets = {stack.named("documents-bucket").outputs["arn"], stack.named("documents-replica").outputs["arn"]}
-    for statement in doc["Statement"]:
+    for statement in s3_statements:
         for resource in statement["Resource"]:
             assert resource.removesuffix("/*") in buckets
+    # SSE-KMS in prod: decrypt the source key and encrypt with the replica's key, each only through S3.
+    kms = [s for s in doc["Statement"] if s["Action"][0].startswith("kms:")]
+    if stack.stack == "prod":
+        keys = {stack.named("keys-documents").outputs["arn"], stack.named("keys-documents-replica").outputs["arn"]}
+        assert {r for s in kms for r in s["Resource"]} == keys
+        assert all(s["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3.") for s in kms)
+    else:
+        assert kms == []
 
 
 def test_dev_buckets_destroyable_prod_buckets_protected(dev: StackRecords, prod: StackRecords) -> None:
@@ -319,7 +328,11 @@ def test_proxy_requires_tls_and_reads_only_its_secret(stack: StackRecords) -> No
     assert "username" not in proxy.inputs["auths"][0]
     assert proxy.inputs["vpcSubnetIds"] == stack.named("macrodb-subnets").inputs["subnetIds"]
     statements = policy(stack.named("macrodb-proxy-policy"))["Statement"]
-    assert [(s["Action"], s["Resource"]) for s in statements] == [(["secretsmanager:GetSecretValue"], [secret_arn])]
+    secrets_key = stack.named("keys-secrets", "aws:kms/key:Key").outputs["arn"]
+    assert [(s["Action"], s["Resource"]) for s in statements] == [
+        (["secretsmanager:GetSecretValue"], [secret_arn]), (["kms:Decrypt"], [secrets_key])]
+    assert statements[1]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
     target = stack.named("macrodb-proxy-target", "aws:rds/proxyTarget:ProxyTarget")
     assert target.inputs["dbInstanceIdentifier"] == f"macrodb-{stack.stack}"
 

@@ -382,3 +382,54 @@ def test_outputs_list_names_and_arns_but_no_secret(stack: StackRecords) -> None:
     assert all(v.startswith("arn:aws:secretsmanager:") for v in outputs["secret_arns"].values() if v)
     assert set(outputs["queue_urls"]) == set(QUEUES)
     assert MOCK_SECRET_MARKER not in json.dumps(outputs, default=str)
+
+
+# --- Customer-managed keys ------------------------------------------------------------------------------------------
+
+
+def test_secrets_and_log_groups_use_platform_keys(stack: StackRecords) -> None:
+    secrets_key = stack.named("keys-secrets", "aws:kms/key:Key")
+    logs_key = stack.named("keys-logs", "aws:kms/key:Key")
+    assert all(s.inputs["kmsKeyId"] == secrets_key.outputs["arn"]
+               for s in stack.of_type("aws:secretsmanager/secret:Secret"))
+    assert all(g.inputs["kmsKeyId"] == logs_key.outputs["arn"] for g in stack.of_type("aws:cloudwatch/logGroup:LogGroup"))
+    logs_service = [s for s in policy(logs_key)["Statement"] if "Service" in s["Principal"]]
+    assert logs_service[0]["Principal"]["Service"] == "logs.us-east-1.amazonaws.com"
+    assert "kms:EncryptionContext:aws:logs:arn" in logs_service[0]["Condition"]["ArnLike"]
+    for key in stack.of_type("aws:kms/key:Key"):
+        assert key.inputs["enableKeyRotation"] is True
+        assert all("*" not in a for s in policy(key)["Statement"] for a in s["Action"])
+
+
+def test_function_reading_a_secret_may_decrypt_it_only_through_secrets_manager(stack: StackRecords) -> None:
+    secrets_key = stack.named("keys-secrets").outputs["arn"]
+    for name in FUNCTIONS:
+        kms = [s for s in statements(stack, f"{name}-access-policy") if secrets_key in s["Resource"]]
+        assert len(kms) == 1 and kms[0]["Action"] == ["kms:Decrypt"], name
+        assert kms[0]["Condition"]["StringEquals"]["kms:ViaService"] == "secretsmanager.us-east-1.amazonaws.com"
+
+
+def test_document_buckets_sse_kms_in_prod_sse_s3_in_dev(dev: StackRecords, prod: StackRecords) -> None:
+    buckets = ("documents", "docx-upload", "bulk-upload-staging", "email-attachments")
+    for name in buckets:
+        d = dev.named(f"{name}-encryption").inputs["rules"][0]
+        p = prod.named(f"{name}-encryption").inputs["rules"][0]
+        assert d["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+        assert p["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+        assert p["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] == prod.named("keys-documents").outputs["arn"]
+        assert p["bucketKeyEnabled"] is True
+    logs = prod.named("access-logs-encryption").inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+    assert logs["sseAlgorithm"] == "AES256", "S3 delivers access logs only to SSE-S3 buckets"
+    replica = prod.named("documents-replica-encryption").inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+    assert replica["kmsMasterKeyId"] == prod.named("keys-documents-replica").outputs["arn"]
+    rule = prod.named("documents-replication").inputs["rules"][0]
+    assert rule["sourceSelectionCriteria"]["sseKmsEncryptedObjects"]["status"] == "Enabled"
+    assert rule["destination"]["encryptionConfiguration"]["replicaKmsKeyId"] == replica["kmsMasterKeyId"]
+
+
+def test_prod_bucket_readers_and_writers_get_the_documents_key(prod: StackRecords) -> None:
+    key = prod.named("keys-documents").outputs["arn"]
+    reader = [s for s in statements(prod, "delete-document-access-policy") if key in s["Resource"]]
+    assert [s["Action"] for s in reader] == [["kms:Decrypt"]]
+    writer = [s for s in statements(prod, "bulk-upload-access-policy") if key in s["Resource"]]
+    assert ["kms:Decrypt", "kms:GenerateDataKey"] in [s["Action"] for s in writer]

@@ -1,0 +1,318 @@
+"""Rotation of the master credentials against moto Secrets Manager and the real PostgreSQL, and core.db's re-read.
+
+The session server trusts every local login; this module makes every role except ``postgres`` authenticate with
+scram-sha-256 (restored afterwards), so a wrong password really fails.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import boto3
+import pg8000.dbapi
+import pytest
+from core import db, secrets
+from db_credentials_rotation import handler as rotation
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.secretsmanager.models import secretsmanager_backends
+
+REGION = "us-east-1"
+ROLE = "rotation-app"  # needs quoting as an identifier
+OLD_PASSWORD = "old:Pa55%w?rd#"  # URL-special characters: URLs must encode them
+PROXY_HOST = "proxy.test.internal"
+STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+
+
+def _port(pg) -> int:
+    return urlsplit(pg.url).port
+
+
+def _admin_exec(pg, template: str, *args: str) -> None:
+    """Runs a utility statement whose identifiers/literals the server quotes (``format`` with %I / %L)."""
+    statement = pg.query(f"SELECT format('{template}', {', '.join(['%s::text'] * len(args))})", *args)[0][0]
+    pg.query(statement)
+
+
+def _login(pg, user: str, password: str) -> pg8000.dbapi.Connection:
+    return pg8000.dbapi.connect(user=user, password=password, host="127.0.0.1", port=_port(pg), database="macrodb")
+
+
+def _can_login(pg, user: str, password: str) -> bool:
+    try:
+        _login(pg, user, password).close()
+    except pg8000.dbapi.DatabaseError as exc:
+        assert db.sqlstate(exc) == db.INVALID_PASSWORD, exc
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def password_auth(pg) -> Iterator[None]:
+    hba_file = pg.query("SHOW hba_file")[0][0]
+    with open(hba_file) as f:
+        original = f.read()
+    rules = "host all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+    with open(hba_file, "w") as f:
+        f.write(rules + original)
+    _admin_exec(pg, "CREATE ROLE %I LOGIN PASSWORD %L", "rotation-probe", "probe")
+    try:
+        pg.query("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 5
+        while _can_login(pg, "rotation-probe", "wrong"):  # the reload is asynchronous
+            assert time.monotonic() < deadline, "pg_hba.conf reload did not take effect"
+            time.sleep(0.02)
+        yield
+    finally:
+        with open(hba_file, "w") as f:
+            f.write(original)
+        pg.query("SELECT pg_reload_conf()")
+        _admin_exec(pg, "DROP ROLE IF EXISTS %I", "rotation-probe")
+
+
+@pytest.fixture
+def app_role(pg, password_auth) -> Iterator[str]:
+    _admin_exec(pg, "CREATE ROLE %I LOGIN PASSWORD %L", ROLE, OLD_PASSWORD)
+    yield ROLE
+    _admin_exec(pg, "DROP ROLE IF EXISTS %I", ROLE)
+
+
+@dataclass
+class Secrets:
+    sm: Any
+    master: str
+    direct: str
+    proxy: str
+
+    def value(self, arn: str, **version: str) -> str:
+        return self.sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT", **version)["SecretString"]
+
+    def master_value(self, **version: str) -> dict:
+        return json.loads(self.sm.get_secret_value(SecretId=self.master, **version)["SecretString"])
+
+    def stages(self) -> dict[str, list[str]]:
+        return self.sm.describe_secret(SecretId=self.master)["VersionIdsToStages"]
+
+    def version_count(self, arn: str) -> int:
+        return len(self.sm.list_secret_version_ids(SecretId=arn)["Versions"])
+
+
+@pytest.fixture
+def rotation_secrets(aws, pg, app_role, monkeypatch) -> Secrets:
+    """The JSON master secret with rotation enabled and both URL secrets, as the program creates them."""
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    suffix = uuid.uuid4().hex[:8]
+    master = {
+        "username": ROLE,
+        "password": OLD_PASSWORD,
+        "engine": "postgres",
+        "host": "127.0.0.1",
+        "port": _port(pg),
+        "dbname": "macrodb",
+        "sslmode": "disable",
+    }
+    master_arn = sm.create_secret(Name=f"macrodb-master-{suffix}", SecretString=json.dumps(master))["ARN"]
+    old = rotation.Credentials.parse(json.dumps(master), "test")
+    direct = sm.create_secret(Name=f"macrodb-url-{suffix}", SecretString=old.url("127.0.0.1"))["ARN"]
+    proxy = sm.create_secret(Name=f"macrodb-proxy-url-{suffix}", SecretString=old.url(PROXY_HOST))["ARN"]
+    # Without a Lambda ARN moto enables rotation and re-labels a copy of the value AWSCURRENT; nothing is invoked.
+    sm.rotate_secret(SecretId=master_arn, RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False)
+    monkeypatch.setenv("URL_SECRETS", json.dumps({direct: "127.0.0.1", proxy: PROXY_HOST}))
+    return Secrets(sm, master_arn, direct, proxy)
+
+
+def start_rotation(arn: str) -> str:
+    """What Secrets Manager does before createSecret: a version with the token, staged AWSPENDING, and no value.
+
+    moto does this only inside ``rotate_secret`` with a Lambda it can invoke (Docker), so it is done on its backend.
+    """
+    token = str(uuid.uuid4())
+    secret = secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION].secrets[arn]
+    secret.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
+    return token
+
+
+def run(arn: str, token: str, step: str, context) -> None:
+    rotation.handler({"SecretId": arn, "ClientRequestToken": token, "Step": step}, context)
+
+
+@pytest.mark.parametrize("runs", [1, 2], ids=["once", "every-step-twice"])
+def test_rotation_changes_the_password_everywhere(rotation_secrets, pg, lambda_context, runs):
+    s = rotation_secrets
+    old_current = next(v for v, stages in s.stages().items() if "AWSCURRENT" in stages)
+    token = start_rotation(s.master)
+    pending_values = []
+    for step in STEPS:
+        for _ in range(runs):
+            run(s.master, token, step, lambda_context)
+            if step == "createSecret":
+                pending_values.append(s.master_value(VersionId=token))
+
+    assert all(value == pending_values[0] for value in pending_values)  # a retried createSecret keeps its password
+    new = s.master_value(VersionStage="AWSCURRENT")
+    new_password = new["password"]
+    assert new_password != OLD_PASSWORD and len(new_password) == rotation.PASSWORD_LENGTH
+    assert not set(new_password) & set("/@\"'\\ ")
+    assert {k: v for k, v in new.items() if k != "password"} == {
+        k: v for k, v in s.master_value(VersionId=old_current).items() if k != "password"
+    }
+    assert s.stages()[token] == ["AWSCURRENT"]
+    assert s.stages()[old_current] == ["AWSPREVIOUS"]
+    assert not _can_login(pg, ROLE, OLD_PASSWORD)
+    assert _can_login(pg, ROLE, new_password)
+
+    for arn, host in ((s.direct, "127.0.0.1"), (s.proxy, PROXY_HOST)):
+        url = urlsplit(s.value(arn))
+        assert (url.scheme, url.hostname, url.port, url.path) == ("postgresql", host, _port(pg), "/macrodb")
+        assert (unquote(url.username), unquote(url.password)) == (ROLE, new_password)
+        assert parse_qs(url.query) == {"sslmode": ["disable"]}
+        assert s.version_count(arn) == 2  # one new version however often finishSecret ran
+    db.connect_url(s.value(s.direct)).close()
+
+
+def test_core_db_reconnects_after_a_rotation(rotation_secrets, monkeypatch, lambda_context):
+    """A warm function holding the pre-rotation URL connects once the rotation wrote the new one."""
+    s = rotation_secrets
+    monkeypatch.setenv("DATABASE_SECRET_ARN", s.direct)
+    db.connect().close()  # caches the old URL
+    token = start_rotation(s.master)
+    for step in STEPS:
+        run(s.master, token, step, lambda_context)
+    conn = db.connect()
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SELECT current_user")
+        assert cursor.fetchone()[0] == ROLE
+    finally:
+        conn.close()
+
+
+def test_connect_rereads_a_stale_secret_once(aws, pg, app_role, monkeypatch):
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    url = f"postgresql://{ROLE}:{{}}@127.0.0.1:{_port(pg)}/macrodb?sslmode=disable"
+    arn = sm.create_secret(Name="macrodb-stale", SecretString=url.format("old%3APa55%25w%3Frd%23"))["ARN"]
+    monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
+    db.connect().close()
+    _admin_exec(pg, "ALTER ROLE %I PASSWORD %L", ROLE, "new-password")
+    sm.put_secret_value(SecretId=arn, SecretString=url.format("new-password"))
+    assert "old%3A" in secrets.get_secret_string(arn)  # the cached value is stale now
+
+    conn = db.connect()
+    conn.close()
+    assert "new-password" in secrets.get_secret_string(arn)
+
+    # A secret that is wrong after the re-read is an error, not a loop; other errors do not touch the cache.
+    sm.put_secret_value(SecretId=arn, SecretString=url.format("wrong"))
+    _admin_exec(pg, "ALTER ROLE %I PASSWORD %L", ROLE, "newer-password")
+    reads = []
+    monkeypatch.setattr(secrets, "clear_cache", lambda: reads.append(1) or secrets._cache.clear())
+    with pytest.raises(pg8000.dbapi.DatabaseError) as raised:
+        db.connect()
+    assert db.sqlstate(raised.value) == db.INVALID_PASSWORD and reads == [1]
+    sm.put_secret_value(SecretId=arn, SecretString=url.format("newer-password").replace("/macrodb", "/missing"))
+    secrets._cache.clear()
+    with pytest.raises(pg8000.dbapi.DatabaseError) as raised:
+        db.connect()
+    assert db.sqlstate(raised.value) == "3D000" and reads == [1]
+
+
+def test_finish_updates_every_url_secret_it_can_and_a_retry_completes(rotation_secrets, monkeypatch, lambda_context):
+    s = rotation_secrets
+    token = start_rotation(s.master)
+    for step in STEPS[:3]:
+        run(s.master, token, step, lambda_context)
+    missing = s.direct.replace("macrodb-url-", "macrodb-gone-")
+    monkeypatch.setenv("URL_SECRETS", json.dumps({missing: "127.0.0.1", s.proxy: PROXY_HOST}))
+    with pytest.raises(rotation.RotationError, match=f"{s.master}.*finishSecret.*{missing}"):
+        run(s.master, token, "finishSecret", lambda_context)
+    assert "AWSCURRENT" in s.stages()[token]
+    new_password = s.master_value(VersionStage="AWSCURRENT")["password"]
+    assert unquote(urlsplit(s.value(s.proxy)).password) == new_password  # the failure did not stop the others
+
+    monkeypatch.setenv("URL_SECRETS", json.dumps({s.direct: "127.0.0.1", s.proxy: PROXY_HOST}))
+    run(s.master, token, "finishSecret", lambda_context)
+    assert unquote(urlsplit(s.value(s.direct)).password) == new_password
+    assert s.version_count(s.proxy) == 2
+
+
+def test_a_pending_value_that_exists_is_kept(rotation_secrets, pg, lambda_context):
+    s = rotation_secrets
+    token = str(uuid.uuid4())
+    pending = s.master_value(VersionStage="AWSCURRENT") | {"password": "chosen-Pa55word"}
+    s.sm.put_secret_value(
+        SecretId=s.master, ClientRequestToken=token, SecretString=json.dumps(pending), VersionStages=["AWSPENDING"]
+    )
+    for step in STEPS:
+        run(s.master, token, step, lambda_context)
+    assert _can_login(pg, ROLE, "chosen-Pa55word")
+
+
+def test_set_secret_says_when_no_credentials_work(rotation_secrets, pg, lambda_context):
+    s = rotation_secrets
+    token = start_rotation(s.master)
+    run(s.master, token, "createSecret", lambda_context)
+    _admin_exec(pg, "ALTER ROLE %I PASSWORD %L", ROLE, "changed-out-of-band")
+    with pytest.raises(rotation.RotationError, match=f"{s.master} failed at setSecret: neither the current"):
+        run(s.master, token, "setSecret", lambda_context)
+    with pytest.raises(rotation.RotationError, match="testSecret: the database rejects the pending password"):
+        run(s.master, token, "testSecret", lambda_context)
+
+
+def test_unknown_token_and_unstaged_version_are_rejected(rotation_secrets, lambda_context):
+    s = rotation_secrets
+    unknown = str(uuid.uuid4())
+    with pytest.raises(rotation.RotationError, match=f"{s.master} failed at createSecret: token {unknown} is not a"):
+        run(s.master, unknown, "createSecret", lambda_context)
+    previous = next(v for v, stages in s.stages().items() if "AWSPREVIOUS" in stages)
+    with pytest.raises(rotation.RotationError, match="setSecret: version .* is not staged AWSPENDING"):
+        run(s.master, previous, "setSecret", lambda_context)
+    with pytest.raises(rotation.RotationError, match="unknown step"):
+        run(s.master, start_rotation(s.master), "deleteSecret", lambda_context)
+    current = next(v for v, stages in s.stages().items() if "AWSCURRENT" in stages)
+    run(s.master, current, "setSecret", lambda_context)  # already current: nothing to do
+
+
+def test_secret_without_rotation_and_bad_config_fail_before_any_change(aws, monkeypatch, lambda_context):
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    arn = sm.create_secret(Name="no-rotation", SecretString=json.dumps({"username": "u", "password": "p"}))["ARN"]
+    token = start_rotation(arn)
+    monkeypatch.setenv("URL_SECRETS", "{}")
+    with pytest.raises(rotation.RotationError, match=f"{arn} failed at createSecret: rotation is not enabled"):
+        run(arn, token, "createSecret", lambda_context)
+
+    sm.rotate_secret(SecretId=arn, RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False)
+    token = start_rotation(arn)  # moto's rotate_secret dropped the earlier AWSPENDING label
+    monkeypatch.delenv("URL_SECRETS")
+    with pytest.raises(rotation.RotationError, match="URL_SECRETS is required"):
+        run(arn, token, "createSecret", lambda_context)
+    monkeypatch.setenv("URL_SECRETS", '{"arn:x": "host/with/slash"}')
+    with pytest.raises(rotation.RotationError, match="URL_SECRETS must map"):
+        run(arn, token, "createSecret", lambda_context)
+    monkeypatch.setenv("URL_SECRETS", "{}")
+    with pytest.raises(rotation.RotationError, match="createSecret: ValueError: the AWSCURRENT value needs .*'host'"):
+        run(arn, token, "createSecret", lambda_context)
+    versions = sm.list_secret_version_ids(SecretId=arn)["Versions"]
+    assert len(versions) == 4  # original, first placeholder, moto's copy, placeholder: no pending value was written
+    with pytest.raises(rotation.RotationError, match="no Step"):
+        rotation.handler({"SecretId": arn, "ClientRequestToken": token}, lambda_context)
+
+
+def test_password_never_reaches_logs_or_errors(rotation_secrets, pg, caplog, lambda_context):
+    s = rotation_secrets
+    token = start_rotation(s.master)
+    for step in STEPS[:2]:
+        run(s.master, token, step, lambda_context)
+    _admin_exec(pg, "ALTER ROLE %I PASSWORD %L", ROLE, "out-of-band")
+    with pytest.raises(rotation.RotationError) as raised:
+        run(s.master, token, "testSecret", lambda_context)
+    pending = s.master_value(VersionId=token)
+    logged = " ".join(str(record.__dict__) for record in caplog.records)
+    assert "rotation step done" in logged and "rotation step failed" in logged
+    texts = (logged, str(raised.value), repr(rotation.Credentials.parse(json.dumps(pending), "x")))
+    for text in texts:
+        assert pending["password"] not in text and OLD_PASSWORD not in text
