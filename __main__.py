@@ -99,7 +99,8 @@ documents = DocumentBucket("documents", DocumentBucketArgs(
                       expose_headers=("ETag", "Content-Length", "Content-Range")),
     transfer_acceleration=cfg.storage.transfer_acceleration, eventbridge=True,
     replica_region=cfg.storage.dr_region if cfg.storage.replication else None, access_log_bucket=logs_to,
-    kms_key_arn=objects_key, replica_kms_key_arn=keys.documents_replica.arn if keys.documents_replica else None, region=cfg.region,
+    kms_key_arn=objects_key, region=cfg.region,
+    replica_kms_key_arn=keys.documents_replica.arn if keys.documents_replica else None,
     **bucket_defaults), in_account)
 docx_uploads = DocumentBucket("docx-upload", DocumentBucketArgs(
     base_name="docx-upload", versioned=False,
@@ -178,7 +179,7 @@ def database(name: str, identifier: str, db_name: str, settings: DatabaseConfig,
         final_snapshot=settings.final_snapshot, proxy=settings.proxy,
         performance_insights=settings.performance_insights, monitoring_interval=settings.monitoring_interval,
         log_retention_days=cfg.log_retention_days, log_kms_key_arn=logs_key, thresholds=db_thresholds,
-        protect=cfg.protect,
+        rotated=cfg.secrets.rotate_database_credentials, protect=cfg.protect,
         **secret_keys), in_account)
 
 
@@ -214,16 +215,15 @@ archive_limits = {"MAX_ARCHIVE_ENTRIES": str(dp.max_archive_entries),
                   "MAX_OBJECT_BYTES": str(dp.max_object_mb * 1024 * 1024)}
 
 
-def function(name: str, **kwargs: object) -> Function:
+def function(name: str, folder: str | None = None, **kwargs: object) -> Function:
     """A data-plane function in the VPC (every one reaches MacroDB through the proxy) with the stack's settings."""
-    folder = name.replace("-", "_")
+    folder = folder or name.replace("-", "_")
+    kwargs.setdefault("secret_arns", database_url)
     return Function(name, FunctionArgs(
         function=folder, stack=stack, settings=functions[folder], log_retention_days=cfg.log_retention_days,
-        log_kms_key_arn=logs_key, secret_settings=secret_settings,
-        alarm_topic_arn=alarm_topic, vpc=in_vpc, tracing=dp.tracing,
-        duration_alarm_percent=cfg.alarms.function_duration_percent, secret_arns=database_url,
-        kms_key_arn=data_plane_key.arn,
-        **kwargs), in_account)  # type: ignore[arg-type]
+        log_kms_key_arn=logs_key, secret_settings=secret_settings, alarm_topic_arn=alarm_topic, vpc=in_vpc,
+        tracing=dp.tracing, duration_alarm_percent=cfg.alarms.function_duration_percent,
+        kms_key_arn=data_plane_key.arn, **kwargs), in_account)  # type: ignore[arg-type]
 
 
 text_extractor = function(
@@ -262,6 +262,17 @@ attachment_cleanup = function(
     "email-attachment-cleanup", asynchronous=True, environment={"ATTACHMENTS_BUCKET": attachments.bucket.bucket},
     access=[attachments.grant_read, attachments.grant_delete])
 
+# Database credentials rotate on a schedule; the rotation function also rewrites the URL secrets derived from them.
+rotations = []
+if cfg.secrets.rotate_database_credentials:
+    for db in (macro_db, contacts_db):
+        rotation = function(f"{db.args.identifier}-rotation", folder="db_credentials_rotation", secret_arns={},
+                            environment={"URL_SECRETS": db.url_secret_hosts()}, access=[db.grant_rotate])
+        db.rotate_with(rotation.function.arn, rotation.allow_invoke(
+            "secretsmanager.amazonaws.com", db.credentials_secret.arn, account_id, label="secrets-manager"),
+            cfg.secrets.rotation_days)
+        rotations.append(rotation)
+
 # S3 → DOCX unzip: the bucket's one notification, created after the invoke permission.
 docx_uploads.notify_function(
     docx_unzip.function.arn,
@@ -272,13 +283,13 @@ for topic in (ses_bounces, ses_complaints):
     email_suppression.subscribe(topic.topic, account_id)
 
 # EventBridge: object events and schedules. Each target retries and dead-letters.
-extract_on_upload = EventRule("text-extractor-rule", EventRuleArgs(
+extract_on_upload = EventRule("text-extractor-trigger", EventRuleArgs(
     rule_name="text-extractor-rule", stack=stack, account_id=account_id, alarm_topic_arn=alarm_topic,
     description="New documents (not temp files, not DOCX parts) to the text extractor",
     event_pattern=object_created_pattern(documents.bucket.bucket, [
         {"anything-but": {"wildcard": ["temp_files/*", "docx-parts/*"]}}])), in_account)
 extract_on_upload.send_to_function(text_extractor)
-bulk_on_upload = EventRule("bulk-upload-rule", EventRuleArgs(
+bulk_on_upload = EventRule("bulk-upload-trigger", EventRuleArgs(
     rule_name="bulk-upload-rule", stack=stack, account_id=account_id, alarm_topic_arn=alarm_topic,
     description="Uploaded bulk-upload zips (extract/) to the bulk upload queue",
     event_pattern=object_created_pattern(bulk_staging.bucket.bucket, [{"prefix": "extract/"}])), in_account)
@@ -287,7 +298,7 @@ for rule_name, schedule, target in (
         ("deleted-item-poller-rule", dp.deleted_item_poller_schedule, deleted_item_poller),
         ("user-link-cleanup-rule", dp.user_link_cleanup_schedule, user_link_cleanup),
         ("email-attachment-cleanup-rule", dp.attachment_cleanup_schedule, attachment_cleanup)):
-    EventRule(rule_name, EventRuleArgs(
+    EventRule(rule_name.replace("-rule", "-schedule"), EventRuleArgs(
         rule_name=rule_name, stack=stack, account_id=account_id, alarm_topic_arn=alarm_topic,
         description=f"Runs {target.function_name} on {schedule}", schedule_expression=schedule),
         in_account).send_to_function(target)
@@ -329,7 +340,8 @@ service_roles = {service: ServiceRole(service, ServiceRoleArgs(service=service, 
 # --- Compute and monitoring: the ECS cluster, service alarms and API health check ------------------------------------
 platform = PlatformCluster("platform", PlatformClusterArgs(
     stack=stack, region=cfg.region, alarm_topic_arn=alarm_topic, log_retention_days=cfg.log_retention_days,
-    log_kms_key_arn=logs_key, service_names=cfg.services.ecs_services, health_check_url=cfg.services.health_check_url), in_account)
+    log_kms_key_arn=logs_key, service_names=cfg.services.ecs_services,
+    health_check_url=cfg.services.health_check_url), in_account)
 
 # --- Exports: names, ARNs, endpoints and secret ARNs; never a secret value ------------------------------------------
 pulumi.export("environment", cfg.environment)
@@ -364,6 +376,6 @@ pulumi.export("secret_arns", {
     **{key: secret.arn for key, secret in app_secrets.secrets.items()}})
 pulumi.export("function_names", {f.args.function: f.function.name for f in (
     text_extractor, docx_unzip, bulk_upload, delete_chat, delete_document, deleted_item_poller, email_suppression,
-    user_link_cleanup, attachment_cleanup)})
+    user_link_cleanup, attachment_cleanup, *rotations)})
 pulumi.export("service_role_arns", {name: role.role.arn for name, role in service_roles.items()})
 pulumi.export("ecs_cluster_arn", platform.cluster.arn)

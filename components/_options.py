@@ -13,8 +13,9 @@ def child(parent: pulumi.Resource, *, depends_on: Sequence[pulumi.Resource] = ()
                                   delete_before_replace=delete_before_replace)
 
 
-def stateful(parent: pulumi.Resource, protect: bool, *, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
+def stateful(parent: pulumi.Resource, protect: bool, *, depends_on: Sequence[pulumi.Resource] = (),
+             ignore_changes: Sequence[str] = ()) -> pulumi.ResourceOptions:
     """A child holding data: in prod ``protect`` blocks ``pulumi destroy`` and ``retain_on_delete`` keeps the cloud
     resource even if it leaves the program; in dev both are off so the stack is fully destroyable."""
     return pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect,
-                                  depends_on=list(depends_on) or None)
+                                  depends_on=list(depends_on) or None, ignore_changes=list(ignore_changes) or None)

@@ -154,7 +154,8 @@ class DocumentBucket(pulumi.ComponentResource):
     # ----------------------------------------------------------------------------------------------------------------
 
     def _harden(self, name: str, bucket: aws.s3.Bucket, *, region: str | None, versioned: bool,
-                kms_key_arn: pulumi.Input[str] | None, extra_policy: Sequence[dict] = ()) -> aws.s3.BucketVersioning | None:
+                kms_key_arn: pulumi.Input[str] | None,
+                extra_policy: Sequence[dict] = ()) -> aws.s3.BucketVersioning | None:
         """Ownership enforced, public access blocked, default encryption, TLS-only policy and versioning."""
         regional = {"region": region} if region else {}
         ownership = aws.s3.BucketOwnershipControls(

@@ -50,7 +50,8 @@ class EncryptionKeys(pulumi.ComponentResource):
         self.documents = self._key("documents", "document objects in S3") if args.documents else None
         self.documents_replica = None
         if args.documents and args.dr_region:
-            self.documents_replica = self._key("documents-replica", "replicated document objects", region=args.dr_region)
+            self.documents_replica = self._key("documents-replica", "replicated document objects",
+                                               region=args.dr_region)
         self.register_outputs({"secrets_key_arn": self.secrets.arn, "logs_key_arn": self.logs.arn})
 
     def _key(self, purpose: str, what: str, service_statements: list[dict] | None = None, *,

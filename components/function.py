@@ -94,7 +94,8 @@ class Function(pulumi.ComponentResource):
                 "Derive it with visibility_for_consumer()")
 
         self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/aws/lambda/{self.function_name}", retention_in_days=args.log_retention_days, kms_key_id=args.log_kms_key_arn,
+            f"{name}-logs", name=f"/aws/lambda/{self.function_name}", retention_in_days=args.log_retention_days,
+            kms_key_id=args.log_kms_key_arn,
             opts=child(self))
         self.role = aws.iam.Role(f"{name}-role", name=f"{self.function_name}-role",
                                  assume_role_policy=iam.assume_role_policy("lambda.amazonaws.com"), opts=child(self))

@@ -15,8 +15,8 @@ import pulumi_random as random
 
 from components._options import child, stateful
 from components.alarms import AlarmSpec, metric_alarm
-from components.network import Network
 from components.encryption_keys import grant_decrypt
+from components.network import Network
 from components.secrets import SecretSettings, create_secret, grant_secret_read
 from infra import iam
 
@@ -65,6 +65,9 @@ class MacroDatabaseArgs:
     log_kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed key of the log groups (CKV_AWS_158)."""
     thresholds: DatabaseAlarmThresholds = DatabaseAlarmThresholds()
+    rotated: bool = False
+    """The credentials rotate (see :meth:`MacroDatabase.rotate_with`): Pulumi then never writes the password back
+    into the instance or the secrets after creation, or a later ``pulumi up`` would undo a rotation."""
     protect: bool = False
 
     def __post_init__(self) -> None:
@@ -121,7 +124,8 @@ class MacroDatabase(pulumi.ComponentResource):
 
         for log in ("postgresql", "upgrade"):
             aws.cloudwatch.LogGroup(f"{name}-{log}-logs", name=f"/aws/rds/instance/{identifier}/{log}",
-                                    retention_in_days=args.log_retention_days, kms_key_id=args.log_kms_key_arn, opts=child(self))
+                                    retention_in_days=args.log_retention_days, kms_key_id=args.log_kms_key_arn,
+                                    opts=child(self))
 
         monitoring_role = None
         if args.monitoring_interval:
@@ -149,7 +153,7 @@ class MacroDatabase(pulumi.ComponentResource):
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"], iam_database_authentication_enabled=True,
             ca_cert_identifier=CA_CERTIFICATE, monitoring_interval=args.monitoring_interval,
             monitoring_role_arn=monitoring_role.arn if monitoring_role else None, apply_immediately=False,
-            opts=stateful(self, args.protect))
+            opts=stateful(self, args.protect, ignore_changes=["password"] if args.rotated else ()))
 
         credentials = pulumi.Output.all(self.password.result, self.instance.address).apply(
             lambda v: json.dumps({"username": args.username, "password": v[0], "engine": "postgres",
@@ -157,14 +161,14 @@ class MacroDatabase(pulumi.ComponentResource):
         self.credentials_secret = create_secret(
             self, f"{name}-credentials", args.secrets, key=f"{args.identifier.replace('-', '_')}_credentials",
             description=f"Master credentials of {identifier} (JSON: username, password, engine, host, port, dbname)",
-            value=credentials)
+            value=credentials, rotated=args.rotated)
 
         self.url_secret = None
         if args.url_secret_key:
             self.url_secret = create_secret(
                 self, f"{name}-url", args.secrets, key=args.url_secret_key,
                 description=f"Direct connection URL of {identifier} (DATABASE_URL)",
-                value=_url(args, self.password.result, self.instance.address))
+                value=_url(args, self.password.result, self.instance.address), rotated=args.rotated)
 
         self.proxy = None
         self.proxy_url_secret = None
@@ -207,7 +211,7 @@ class MacroDatabase(pulumi.ComponentResource):
             self.proxy_url_secret = create_secret(
                 self, f"{name}-proxy-url", args.secrets, key=args.proxy_url_secret_key,
                 description=f"Connection URL of {identifier} through its RDS Proxy (DATABASE_URL_PROXY)",
-                value=_url(args, self.password.result, self.proxy.endpoint))
+                value=_url(args, self.password.result, self.proxy.endpoint), rotated=args.rotated)
 
     def _alarms(self, name: str, identifier: str) -> None:
         t = self.args.thresholds
@@ -227,6 +231,40 @@ class MacroDatabase(pulumi.ComponentResource):
                 namespace="AWS/RDS", metric="DatabaseConnections", statistic="Maximum", dimensions=dims,
                 threshold=t.connections, period=300, evaluation_periods=2), topic),
         ]
+
+    def url_secret_hosts(self) -> pulumi.Output[str]:
+        """``URL_SECRETS`` for the rotation function: each URL secret's ARN and the host its URL names."""
+        pairs = [(self.url_secret, self.instance.address)] if self.url_secret else []
+        if self.proxy is not None and self.proxy_url_secret is not None:
+            pairs.append((self.proxy_url_secret, self.proxy.endpoint))
+        return pulumi.Output.json_dumps({secret.arn: host for secret, host in pairs})
+
+    def grant_rotate(self, grants: iam.Grants) -> None:
+        """What the credentials rotation function needs: stage new credentials, rewrite the URLs, use the key."""
+        grants.allow(f"rotate {self.identifier} credentials",
+                     ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+                      "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"],
+                     [self.credentials_secret.arn])
+        urls = [s.arn for s in (self.url_secret, self.proxy_url_secret) if s is not None]
+        if urls:
+            grants.allow(f"rewrite {self.identifier} urls",
+                         ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"], urls)
+        # GetRandomPassword has no resource type: "*" is the only resource AWS accepts.
+        grants.allow("generate passwords", ["secretsmanager:GetRandomPassword"], ["*"])
+        if self.args.secrets.kms_key_arn is not None:
+            grants.allow("encrypt secrets", ["kms:Decrypt", "kms:GenerateDataKey"], [self.args.secrets.kms_key_arn],
+                         {"StringEquals": {"kms:ViaService":
+                                           f"secretsmanager.{self.args.secrets.region}.amazonaws.com"}})
+
+    def rotate_with(self, function_arn: pulumi.Input[str], permission: pulumi.Resource,
+                    days: int) -> aws.secretsmanager.SecretRotation:
+        """Rotate the credentials every ``days`` with the rotation function (after its invoke permission)."""
+        if not self.args.rotated:
+            raise ValueError(f"{self._name}: set rotated=True so Pulumi does not undo rotations")
+        return aws.secretsmanager.SecretRotation(
+            f"{self._name}-credentials-rotation", secret_id=self.credentials_secret.id,
+            rotation_lambda_arn=function_arn, rotation_rules={"automatically_after_days": days},
+            opts=child(self, depends_on=[permission]))
 
     @property
     def client_url_secret(self) -> aws.secretsmanager.Secret:

@@ -109,7 +109,8 @@ class PlatformCluster(pulumi.ComponentResource):
             settings=[{"name": "containerInsights", "value": args.container_insights}], opts=child(self))
         # Task definitions send container logs here (awslogs driver, one stream prefix per service).
         self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/ecs/{self.cluster_name}", retention_in_days=args.log_retention_days, kms_key_id=args.log_kms_key_arn,
+            f"{name}-logs", name=f"/ecs/{self.cluster_name}", retention_in_days=args.log_retention_days,
+            kms_key_id=args.log_kms_key_arn,
             opts=child(self))
 
         self.service_alarm_sets = {}

@@ -29,16 +29,21 @@ class SecretSettings:
 
 
 def create_secret(parent: pulumi.Resource, logical_name: str, settings: SecretSettings, *, key: str,
-                  description: str, value: pulumi.Input[str] | None) -> aws.secretsmanager.Secret:
+                  description: str, value: pulumi.Input[str] | None,
+                  rotated: bool = False) -> aws.secretsmanager.Secret:
     """A secret and, when the value is known to the program, its version. ``value=None`` leaves the secret empty for
-    an operator (``pulumi config set --secret``), so the stack still deploys."""
+    an operator (``pulumi config set --secret``), so the stack still deploys. A ``rotated`` secret's value is
+    written once: afterwards its rotation function owns it."""
     secret = aws.secretsmanager.Secret(
         logical_name, name=secret_name(settings.stack, key), description=description,
         recovery_window_in_days=settings.recovery_window_days, kms_key_id=settings.kms_key_arn,
         opts=stateful(parent, settings.protect))
     if value is not None:
+        opts = child(parent)
+        if rotated:
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["secretString"]))
         aws.secretsmanager.SecretVersion(f"{logical_name}-value", secret_id=secret.id,
-                                         secret_string=pulumi.Output.secret(value), opts=child(parent))
+                                         secret_string=pulumi.Output.secret(value), opts=opts)
     return secret
 
 

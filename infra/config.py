@@ -26,7 +26,7 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       3288, 3653)
 FUNCTION_NAMES = (
     "text_extractor", "docx_unzip", "bulk_upload", "delete_chat", "delete_document", "deleted_item_poller",
-    "email_suppression", "user_link_cleanup", "email_attachment_cleanup",
+    "email_suppression", "user_link_cleanup", "email_attachment_cleanup", "db_credentials_rotation",
 )
 _SCHEDULE = re.compile(r"^(rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)|cron\(\S+( \S+){5}\))$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -89,7 +89,8 @@ class SearchConfig:
     master_count: int = 3
     ebs_size_gb: int = 200
     create_service_linked_role: bool = False
-    """Create ``AWSServiceRoleForAmazonOpenSearchService``; only in an account that has never had it (deploy rule 24)."""
+    """Create ``AWSServiceRoleForAmazonOpenSearchService``; only in an account that has never had it
+    (deploy rule 24)."""
 
     @property
     def zone_awareness(self) -> bool:
@@ -143,7 +144,9 @@ class SecretsConfig:
     recovery_window_days: int = 30
     """0 deletes at once (dev: names are reusable); 7-30 keeps a deleted secret recoverable (prod)."""
     rotation_days: int = 30
-    """Automatic rotation period of the RDS-managed master credentials."""
+    """Rotation period of the database master credentials (when rotated)."""
+    rotate_database_credentials: bool = True
+    """Rotate the databases' master credentials (and the URL secrets derived from them) on a schedule."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,6 +169,7 @@ _FUNCTION_DEFAULTS: dict[str, FunctionSettings] = {
     "email_suppression": FunctionSettings(memory_mb=256, timeout_seconds=30),
     "user_link_cleanup": FunctionSettings(memory_mb=256, timeout_seconds=120),
     "email_attachment_cleanup": FunctionSettings(memory_mb=256, timeout_seconds=300),
+    "db_credentials_rotation": FunctionSettings(memory_mb=256, timeout_seconds=60),
 }
 
 
@@ -340,12 +344,14 @@ _ORIGIN = re.compile(r"^https?://(localhost|[a-z0-9*]([a-z0-9.-]*[a-z0-9])?)(:\d
 
 
 def _storage(s: _Section) -> StorageConfig:
-    origins = s.str_list("corsOrigins", item=_ORIGIN, hint="an origin like https://app.macro.com (no path, no '*' alone)")
+    origins = s.str_list("corsOrigins", item=_ORIGIN,
+                         hint="an origin like https://app.macro.com (no path, no '*' alone)")
     cfg = StorageConfig(
         cors_origins=origins,
         transfer_acceleration=s.bool("transferAcceleration", False),
         replication=s.bool("replication", True),
-        dr_region=s.str("drRegion", "us-west-1", pattern=r"[a-z]{2}(-gov)?-[a-z]+-\d", hint="an AWS region like us-west-1"),
+        dr_region=s.str("drRegion", "us-west-1", pattern=r"[a-z]{2}(-gov)?-[a-z]+-\d",
+                        hint="an AWS region like us-west-1"),
         kms_encryption=s.bool("kmsEncryption", False),
         access_logging=s.bool("accessLogging", True),
         access_log_expiry_days=s.int("accessLogExpiryDays", 365, minimum=1, maximum=3650),
@@ -448,7 +454,8 @@ def _secrets(s: _Section) -> SecretsConfig:
     window = s.int("recoveryWindowDays", 30, minimum=0, maximum=30)
     if 0 < window < 7:
         s.fail("recoveryWindowDays", "must be 0 or between 7 and 30 (Secrets Manager rule, deploy rule 35)")
-    cfg = SecretsConfig(recovery_window_days=window, rotation_days=s.int("rotationDays", 30, minimum=1, maximum=365))
+    cfg = SecretsConfig(recovery_window_days=window, rotation_days=s.int("rotationDays", 30, minimum=1, maximum=90),
+                        rotate_database_credentials=s.bool("rotateDatabaseCredentials", True))
     s.done()
     return cfg
 
@@ -502,7 +509,8 @@ def _services(s: _Section) -> ServicesConfig:
 
 
 def load(stack: str, region: str | None, get_object: Callable[[str], Any]) -> StackConfig:
-    """Read and validate every setting of ``stack``; ``get_object(key)`` returns the raw value of ``macro-infra:key``."""
+    """Read and validate every setting of ``stack``; ``get_object(key)`` returns the raw value of
+    ``macro-infra:key``."""
     if not region:
         raise ConfigError(f"aws:region is not set (stack {stack}). Fix: pulumi config set aws:region us-east-1")
     def section(name: str) -> _Section:

@@ -23,6 +23,7 @@ WILDCARD_RESOURCE_ACTIONS = frozenset({
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
     "ecr:GetAuthorizationToken",   # ECR login token is account-wide
+    "secretsmanager:GetRandomPassword",  # rotation functions: the API has no resource type
 })
 
 

@@ -1,1 +1,2 @@
-"""Offline evaluation of the Pulumi program under mocks: records every resource of a stack for tests, rules and the plan."""
+"""Offline evaluation of the Pulumi program under mocks: every resource of a stack, recorded for tests, rules and the
+offline plan."""

@@ -192,7 +192,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             type=request.type, name=request.name, urn=response.urn, inputs=inputs, outputs=_unwrap_secrets(outputs),
             secret_inputs=tuple(sorted(secret_keys)),
             parent=request.parent or None, dependencies=tuple(request.dependencies), protect=bool(request.protect),
-            retain_on_delete=bool(request.retainOnDelete), custom=bool(request.custom),
+            retain_on_delete=bool(request.retainOnDelete), ignore_changes=tuple(request.ignoreChanges),
+            custom=bool(request.custom),
             provider=request.provider or None)
         with self._records_lock:
             self.records.append(record)

@@ -26,6 +26,7 @@ class ResourceRecord:
     """URNs this resource depends on explicitly (``depends_on``) or through its inputs."""
     protect: bool = False
     retain_on_delete: bool = False
+    ignore_changes: tuple[str, ...] = ()
     secret_inputs: tuple[str, ...] = ()
     """Input keys the program marked secret (``Output.secret``); ``inputs`` holds their plain values."""
     outputs: dict[str, Any] = field(default_factory=dict)

@@ -47,6 +47,8 @@ STAR_RESOURCE_ALLOWLIST = {
     # Custom CloudWatch metrics (Powertools metrics): PutMetricData has no resource type; scope with a namespace
     # condition where it matters.
     "cloudwatch:PutMetricData",
+    # Secrets Manager rotation functions generate passwords with GetRandomPassword, which has no resource type.
+    "secretsmanager:GetRandomPassword",
 }
 
 # Managed policies that grant far more than a function needs. AWSLambdaRole = lambda:InvokeFunction on "*".
@@ -335,6 +337,15 @@ def _leaks(value: object, secrets: dict[str, str]) -> list[str]:
     return sorted({holder for s in strings_in(value) for secret, holder in secrets.items() if secret in s})
 
 
+def _arn_map(value: str) -> bool:
+    """A JSON object keyed by ARNs (e.g. secret ARN → host): names secrets, holds none."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and bool(parsed) and all(str(k).startswith("arn:") for k in parsed)
+
+
 @stack_rule("CKV_AWS_45", "No secret values in Lambda environment variables", types=[T.FUNCTION],
             fix="put the secret's ARN in the environment and read the value at cold start")
 def env_secrets(stack: StackRecords) -> Found:
@@ -351,7 +362,8 @@ def env_secrets(stack: StackRecords) -> Found:
                 yield fn, f"env {k} holds the value of {leaked}"
             elif url_password(v):
                 yield fn, f"env {k} is a URL with a password"
-            elif SECRET_NAME.search(k) and not k.endswith(("_ARN", "_NAME", "_ID")) and not v.startswith("arn:"):
+            elif (SECRET_NAME.search(k) and not k.endswith(("_ARN", "_NAME", "_ID")) and not v.startswith("arn:")
+                  and not _arn_map(v)):
                 yield fn, f"env {k} looks like a secret value, not an ARN"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from policy.engine import make_violation, run_rule
@@ -107,3 +109,15 @@ def test_sse_kms_exempts_access_log_targets():
                    bucket=b, rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}])
                for b in ("logs", "docs"))]
     assert [v.resource_name for v in run_rule(RULES["S3.17"], stack(*specs, name="prod"))] == ["docs"]
+
+
+def test_env_naming_secrets_by_arn_is_not_a_secret_value() -> None:
+    """A rotation function's ``URL_SECRETS`` maps secret ARNs to hosts: it names secrets and holds none."""
+    from policy.rules import evaluate
+    from tests.policy._examples import FUNCTION, T, patch, res, stack
+
+    arn_map = json.dumps({"arn:aws:secretsmanager:us-east-1:123456789012:secret:x": "db.example"})
+    clean = stack(res(T.FUNCTION, "f", **patch(FUNCTION, "environment.variables.URL_SECRETS", arn_map)))
+    leaky = stack(res(T.FUNCTION, "f", **patch(FUNCTION, "environment.variables.URL_SECRETS", "hunter22hunter")))
+    assert not [v for v in evaluate(clean).violations if v.rule_id == "CKV_AWS_45"]
+    assert [v for v in evaluate(leaky).violations if v.rule_id == "CKV_AWS_45"]

@@ -84,7 +84,8 @@ def test_ingress_only_from_security_groups_never_from_cidrs(stack: StackRecords)
 
 def test_document_bucket_is_private_encrypted_and_tls_only(stack: StackRecords) -> None:
     bucket = component(stack, "macro:storage:DocumentBucket", "documents")
-    block = child(stack, bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "documents-public-access-block")
+    block = child(stack, bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+                  "documents-public-access-block")
     assert all(block.inputs[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                                    "restrictPublicBuckets"))
     owner = child(stack, bucket, "aws:s3/bucketOwnershipControls:BucketOwnershipControls", "documents-ownership")
@@ -267,7 +268,7 @@ def test_search_security_settings(stack: StackRecords) -> None:
     log_policy = stack.named("search-log-policy")
     assert log_policy.urn in domain.dependencies
     sg = stack.named("search-sg", "aws:ec2/securityGroup:SecurityGroup")
-    assert domain.inputs["vpcOptions"]["securityGroupIds"] == [sg.outputs["id"] if "id" in sg.outputs else "search-sg"]
+    assert domain.inputs["vpcOptions"]["securityGroupIds"] == [sg.outputs.get("id", "search-sg")]
 
 
 def test_search_password_meets_opensearch_rules(stack: StackRecords) -> None:
@@ -356,7 +357,8 @@ that must be told their own master password or token at creation."""
 
 
 def test_no_secret_value_outside_secret_resources_or_in_outputs(stack: StackRecords) -> None:
-    leaks = [r.name for r in stack if r.type not in SECRET_HOLDERS and MOCK_SECRET_MARKER in json.dumps(r.inputs, default=str)]
+    leaks = [r.name for r in stack
+             if r.type not in SECRET_HOLDERS and MOCK_SECRET_MARKER in json.dumps(r.inputs, default=str)]
     assert leaks == []
     assert MOCK_SECRET_MARKER not in json.dumps(stack.outputs, default=str)
     generated = [r for r in stack.of_type("random:index/randomPassword:RandomPassword")]

@@ -1,4 +1,5 @@
-"""Everything beyond the foundation, in both stacks: storage, queues, tables, stores, secrets, IAM, events, functions."""
+"""Everything beyond the foundation, in both stacks: storage, queues, tables, stores, secrets, IAM, events,
+functions."""
 
 from __future__ import annotations
 
@@ -201,7 +202,8 @@ def test_no_secret_value_reaches_an_env_var(stack: StackRecords) -> None:
         variables = function.inputs["environment"]["variables"]
         assert MOCK_SECRET_MARKER not in json.dumps(variables), function.name
         assert not any("://" in v and "@" in v for v in variables.values()), function.name
-        assert variables["DATABASE_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
+        if "DATABASE_SECRET_ARN" in variables:  # the rotation functions read the credentials they are handed
+            assert variables["DATABASE_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
 
 
 def test_prod_stateful_resources_are_protected_dev_destroyable(dev: StackRecords, prod: StackRecords) -> None:
@@ -232,7 +234,7 @@ def test_one_role_and_policy_per_service(stack: StackRecords) -> None:
 
 
 def test_every_statement_lists_concrete_actions_and_resources(stack: StackRecords) -> None:
-    wildcard_allowed = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    wildcard_allowed = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "secretsmanager:GetRandomPassword"}
     for record in stack.of_type("aws:iam/rolePolicy:RolePolicy"):
         for s in policy(record)["Statement"]:
             assert all("*" not in a for a in s["Action"]), record.name
@@ -240,7 +242,8 @@ def test_every_statement_lists_concrete_actions_and_resources(stack: StackRecord
                 assert set(s["Action"]) <= wildcard_allowed, record.name
     for record in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
         assert "FullAccess" not in record.inputs["policyArn"]
-        assert record.inputs["policyArn"].endswith(("AWSLambdaVPCAccessExecutionRole", "AmazonRDSEnhancedMonitoringRole"))
+        allowed = ("AWSLambdaVPCAccessExecutionRole", "AmazonRDSEnhancedMonitoringRole")
+        assert record.inputs["policyArn"].endswith(allowed)
 
 
 def test_every_trust_policy_names_one_service(stack: StackRecords) -> None:
@@ -329,7 +332,8 @@ def test_async_functions_have_an_on_failure_destination(stack: StackRecords) -> 
 
 def test_invoke_permissions_are_scoped_by_source(stack: StackRecords) -> None:
     permissions = stack.of_type("aws:lambda/permission:Permission")
-    assert len(permissions) == 7  # S3 → unzip, 2 × SNS → suppression, 4 × EventBridge
+    # S3 → unzip, 2 × SNS → suppression, 4 × EventBridge; prod adds Secrets Manager → 2 rotation functions
+    assert len(permissions) == {"dev": 7, "prod": 9}[stack.stack]
     for permission in permissions:
         assert permission.inputs["sourceArn"] and permission.inputs["sourceAccount"] == "123456789012"
         assert permission.inputs["principal"].endswith(".amazonaws.com")
@@ -338,20 +342,21 @@ def test_invoke_permissions_are_scoped_by_source(stack: StackRecords) -> None:
 def test_event_rules_and_schedules(stack: StackRecords) -> None:
     rules = {r.name: r for r in stack.of_type("aws:cloudwatch/eventRule:EventRule")}
     schedules = {n: r.inputs["scheduleExpression"] for n, r in rules.items() if r.inputs.get("scheduleExpression")}
-    assert schedules == {"deleted-item-poller-rule-rule": "rate(4 hours)", "user-link-cleanup-rule-rule": "rate(8 hours)",
-                         "email-attachment-cleanup-rule-rule": "rate(1 day)"}
-    extractor = json.loads(rules["text-extractor-rule-rule"].inputs["eventPattern"])
+    assert schedules == {"deleted-item-poller-schedule-rule": "rate(4 hours)",
+                         "user-link-cleanup-schedule-rule": "rate(8 hours)",
+                         "email-attachment-cleanup-schedule-rule": "rate(1 day)"}
+    extractor = json.loads(rules["text-extractor-trigger-rule"].inputs["eventPattern"])
     assert extractor["detail"]["bucket"]["name"] == [stack.named("documents-bucket").outputs["bucket"]]
     assert extractor["detail"]["object"]["key"] == [{"anything-but": {"wildcard": ["temp_files/*", "docx-parts/*"]}}]
-    bulk = json.loads(rules["bulk-upload-rule-rule"].inputs["eventPattern"])
+    bulk = json.loads(rules["bulk-upload-trigger-rule"].inputs["eventPattern"])
     assert bulk["detail"]["object"]["key"] == [{"prefix": "extract/"}]
     for target in stack.of_type("aws:cloudwatch/eventTarget:EventTarget"):
         assert target.inputs["retryPolicy"]["maximumRetryAttempts"] >= 1
         assert target.inputs["deadLetterConfig"]["arn"].startswith("arn:aws:sqs:")
-    bulk_target = stack.named("bulk-upload-rule-target-bulk-upload")
+    bulk_target = stack.named("bulk-upload-trigger-target-bulk-upload")
     assert bulk_target.inputs["arn"] == stack.named("bulk-upload-queue").outputs["arn"]
     queue_policy = policy(stack.named("bulk-upload-policy", "aws:sqs/queuePolicy:QueuePolicy"))["Statement"][0]
-    assert queue_policy["Condition"]["ArnEquals"]["aws:SourceArn"] == [rules["bulk-upload-rule-rule"].outputs["arn"]]
+    assert queue_policy["Condition"]["ArnEquals"]["aws:SourceArn"] == [rules["bulk-upload-trigger-rule"].outputs["arn"]]
 
 
 # --- Observability --------------------------------------------------------------------------------------------------
@@ -392,7 +397,8 @@ def test_secrets_and_log_groups_use_platform_keys(stack: StackRecords) -> None:
     logs_key = stack.named("keys-logs", "aws:kms/key:Key")
     assert all(s.inputs["kmsKeyId"] == secrets_key.outputs["arn"]
                for s in stack.of_type("aws:secretsmanager/secret:Secret"))
-    assert all(g.inputs["kmsKeyId"] == logs_key.outputs["arn"] for g in stack.of_type("aws:cloudwatch/logGroup:LogGroup"))
+    assert all(g.inputs["kmsKeyId"] == logs_key.outputs["arn"]
+               for g in stack.of_type("aws:cloudwatch/logGroup:LogGroup"))
     logs_service = [s for s in policy(logs_key)["Statement"] if "Service" in s["Principal"]]
     assert logs_service[0]["Principal"]["Service"] == "logs.us-east-1.amazonaws.com"
     assert "kms:EncryptionContext:aws:logs:arn" in logs_service[0]["Condition"]["ArnLike"]
@@ -433,3 +439,35 @@ def test_prod_bucket_readers_and_writers_get_the_documents_key(prod: StackRecord
     assert [s["Action"] for s in reader] == [["kms:Decrypt"]]
     writer = [s for s in statements(prod, "bulk-upload-access-policy") if key in s["Resource"]]
     assert ["kms:Decrypt", "kms:GenerateDataKey"] in [s["Action"] for s in writer]
+
+
+def test_database_credentials_rotate_in_prod_only(dev: StackRecords, prod: StackRecords) -> None:
+    assert not dev.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+    assert dev.named("macrodb-instance").inputs.get("password")
+    for db, identifier in (("macrodb", "macrodb"), ("contactsdb", "contacts-db")):
+        rotation = prod.named(f"{db}-credentials-rotation", "aws:secretsmanager/secretRotation:SecretRotation")
+        function = prod.named(f"{identifier}-rotation-function", "aws:lambda/function:Function")
+        assert rotation.inputs["secretId"] == prod.named(f"{db}-credentials").inputs["name"]
+        assert rotation.inputs["rotationLambdaArn"] == function.outputs["arn"]
+        assert rotation.inputs["rotationRules"]["automaticallyAfterDays"] <= 90
+        permission = prod.named(f"{identifier}-rotation-invoke-from-secrets-manager")
+        assert permission.inputs["principal"] == "secretsmanager.amazonaws.com"
+        assert permission.urn in rotation.dependencies
+        hosts = json.loads(function.inputs["environment"]["variables"]["URL_SECRETS"])
+        assert prod.named(f"{db}-url").outputs["arn"] in hosts
+        assert "DATABASE_SECRET_ARN" not in function.inputs["environment"]["variables"]
+        granted = actions_on(prod, f"{identifier}-rotation-access-policy")
+        assert granted[prod.named(f"{db}-credentials").outputs["arn"]] >= {
+            "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"}
+        assert granted["*"] == {"secretsmanager:GetRandomPassword", "xray:PutTraceSegments",
+                                "xray:PutTelemetryRecords"}
+
+
+
+def test_rotated_values_are_never_written_back_by_pulumi(dev: StackRecords, prod: StackRecords) -> None:
+    """With rotation on, a later pulumi up must not restore the old password into the instance or the secrets."""
+    for name in ("macrodb-credentials-value", "macrodb-url-value", "macrodb-proxy-url-value", "contactsdb-url-value"):
+        assert prod.named(name).ignore_changes == ("secretString",), name
+        assert dev.named(name).ignore_changes == (), name
+    assert prod.named("macrodb-instance").ignore_changes == ("password",)
+    assert dev.named("macrodb-instance").ignore_changes == ()
