@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: plan test lint typecheck build bench workflows clean
+.PHONY: bootstrap plan test lint typecheck build bench workflows clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	# --compile-bytecode: these machines set PYTHONDONTWRITEBYTECODE, and an uncompiled pulumi_aws costs ~6 s per process.
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --compile-bytecode -r pyproject.toml --group dev
 	touch $@
+
+## The virtualenv alone (CI workflows call it before pulumi runs)
+bootstrap: $(VENV)/.installed
 
 ## Offline plan of a stack under Pulumi mocks (no AWS account, no Pulumi CLI): make plan STACK=prod
 plan: $(VENV)/.installed

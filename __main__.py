@@ -142,15 +142,17 @@ bulk_uploads = queue("bulk-upload", consumer="bulk_upload")
 text_extraction = queue("document-text-extractor-lambda", consumer="text_extractor", max_receive_count=3)
 
 # --- Tables ---------------------------------------------------------------------------------------------------------
-table_protection = {"point_in_time_recovery": cfg.tables.point_in_time_recovery,
-                    "deletion_protection": cfg.tables.deletion_protection, "protect": cfg.protect}
+pitr, table_deletion_protection = cfg.tables.point_in_time_recovery, cfg.tables.deletion_protection
 connections = ConnectionTable("connection-gateway", ConnectionTableArgs(
-    table_name=f"connection-gateway-{stack}", **table_protection), in_account)
+    table_name=f"connection-gateway-{stack}", point_in_time_recovery=pitr,
+    deletion_protection=table_deletion_protection, protect=cfg.protect), in_account)
 bulk_requests = Table("bulk-upload", TableArgs(
     table_name=f"bulk-upload-{stack}", indexes=(GlobalIndex(name="DocumentPkIndex", hash_key="SK"),),
-    ttl_attribute="expires_at", **table_protection), in_account)
+    ttl_attribute="expires_at", point_in_time_recovery=pitr, deletion_protection=table_deletion_protection,
+    protect=cfg.protect), in_account)
 frecency = Table("frecency", TableArgs(
-    table_name=f"frecency-{stack}", ttl_attribute="expires_at", **table_protection), in_account)
+    table_name=f"frecency-{stack}", ttl_attribute="expires_at", point_in_time_recovery=pitr,
+    deletion_protection=table_deletion_protection, protect=cfg.protect), in_account)
 
 # --- Data stores and secrets: search, MacroDB, ContactsDB, cache, application keys ----------------------------------
 search = SearchDomain("search", SearchDomainArgs(

@@ -232,7 +232,7 @@ class DocumentBucket(pulumi.ComponentResource):
         grants.allow("write replica", ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
                      [pulumi.Output.concat(self.replica.arn, "/*")])
         encrypted = args.kms_key_arn is not None and args.replica_kms_key_arn is not None
-        if encrypted:
+        if args.kms_key_arn is not None and args.replica_kms_key_arn is not None:
             grant_decrypt(grants, args.kms_key_arn, "s3", args.region, "source objects")
             grants.allow("encrypt replica objects", ["kms:Encrypt", "kms:GenerateDataKey"],
                          [args.replica_kms_key_arn],

@@ -261,7 +261,7 @@ class _Section:
         self.read.add(key)
         return self.raw.get(key, default)
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         value = self._get(key, default)
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
@@ -269,7 +269,7 @@ class _Section:
             self.fail(key, "must be true or false")
         return value
 
-    def int(self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    def integer(self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
         value = self._get(key, default)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -282,7 +282,7 @@ class _Section:
             self.fail(key, f"must be {bounds}")
         return value
 
-    def str(self, key: str, default: str | None, *, pattern: str | None = None, choices: tuple[str, ...] = (),
+    def string(self, key: str, default: str | None, *, pattern: str | None = None, choices: tuple[str, ...] = (),
             hint: str = "") -> str:
         value = self._get(key, default)
         if value is None:
@@ -299,7 +299,7 @@ class _Section:
         if self.raw.get(key) is None:
             self.read.add(key)
             return None
-        return self.str(key, None, pattern=pattern, hint=hint)
+        return self.string(key, None, pattern=pattern, hint=hint)
 
     def str_list(self, key: str, default: tuple[str, ...] = (), *, item: re.Pattern[str] | None = None,
                  hint: str = "") -> tuple[str, ...]:
@@ -327,15 +327,15 @@ class _Section:
 
 
 def _network(s: _Section) -> NetworkConfig:
-    cidr = s.str("cidr", NetworkConfig.cidr)
+    cidr = s.string("cidr", NetworkConfig.cidr)
     try:
         net = ipaddress.ip_network(cidr)
     except ValueError:
         s.fail("cidr", "must be an IPv4 CIDR block such as 10.0.0.0/16")
     if net.version != 4 or net.prefixlen != 16 or not net.is_private:
         s.fail("cidr", "must be a private IPv4 /16 (the subnet layout carves /20s from it)")
-    cfg = NetworkConfig(cidr=cidr, nat_gateways=s.str("natGateways", "perAz", choices=("single", "perAz")),
-                        flow_logs=s.bool("flowLogs", True))
+    cfg = NetworkConfig(cidr=cidr, nat_gateways=s.string("natGateways", "perAz", choices=("single", "perAz")),
+                        flow_logs=s.flag("flowLogs", True))
     s.done()
     return cfg
 
@@ -348,42 +348,42 @@ def _storage(s: _Section) -> StorageConfig:
                          hint="an origin like https://app.macro.com (no path, no '*' alone)")
     cfg = StorageConfig(
         cors_origins=origins,
-        transfer_acceleration=s.bool("transferAcceleration", False),
-        replication=s.bool("replication", True),
-        dr_region=s.str("drRegion", "us-west-1", pattern=r"[a-z]{2}(-gov)?-[a-z]+-\d",
+        transfer_acceleration=s.flag("transferAcceleration", False),
+        replication=s.flag("replication", True),
+        dr_region=s.string("drRegion", "us-west-1", pattern=r"[a-z]{2}(-gov)?-[a-z]+-\d",
                         hint="an AWS region like us-west-1"),
-        kms_encryption=s.bool("kmsEncryption", False),
-        access_logging=s.bool("accessLogging", True),
-        access_log_expiry_days=s.int("accessLogExpiryDays", 365, minimum=1, maximum=3650),
-        staging_expiry_days=s.int("stagingExpiryDays", 7, minimum=1, maximum=365),
-        attachments_expiry_days=s.int("attachmentsExpiryDays", 30, minimum=1, maximum=3650),
-        noncurrent_version_expiry_days=s.int("noncurrentVersionExpiryDays", 30, minimum=1, maximum=3650),
+        kms_encryption=s.flag("kmsEncryption", False),
+        access_logging=s.flag("accessLogging", True),
+        access_log_expiry_days=s.integer("accessLogExpiryDays", 365, minimum=1, maximum=3650),
+        staging_expiry_days=s.integer("stagingExpiryDays", 7, minimum=1, maximum=365),
+        attachments_expiry_days=s.integer("attachmentsExpiryDays", 30, minimum=1, maximum=3650),
+        noncurrent_version_expiry_days=s.integer("noncurrentVersionExpiryDays", 30, minimum=1, maximum=3650),
     )
     s.done()
     return cfg
 
 
 def _tables(s: _Section) -> TablesConfig:
-    cfg = TablesConfig(point_in_time_recovery=s.bool("pointInTimeRecovery", True),
-                       deletion_protection=s.bool("deletionProtection", True))
+    cfg = TablesConfig(point_in_time_recovery=s.flag("pointInTimeRecovery", True),
+                       deletion_protection=s.flag("deletionProtection", True))
     s.done()
     return cfg
 
 
 def _search(s: _Section) -> SearchConfig:
     cfg = SearchConfig(
-        engine_version=s.str("engineVersion", SearchConfig.engine_version, pattern=r"OpenSearch_\d+\.\d+",
+        engine_version=s.string("engineVersion", SearchConfig.engine_version, pattern=r"OpenSearch_\d+\.\d+",
                              hint="OpenSearch_2.19"),
-        instance_type=s.str("instanceType", SearchConfig.instance_type, pattern=r"[a-z0-9]+\.[a-z0-9]+\.search",
+        instance_type=s.string("instanceType", SearchConfig.instance_type, pattern=r"[a-z0-9]+\.[a-z0-9]+\.search",
                             hint="r7g.large.search"),
-        data_nodes=s.int("dataNodes", 3, minimum=1, maximum=80),
-        zone_count=s.int("zoneCount", 3, minimum=1, maximum=3),
-        dedicated_masters=s.bool("dedicatedMasters", True),
-        master_type=s.str("masterType", SearchConfig.master_type, pattern=r"[a-z0-9]+\.[a-z0-9]+\.search",
+        data_nodes=s.integer("dataNodes", 3, minimum=1, maximum=80),
+        zone_count=s.integer("zoneCount", 3, minimum=1, maximum=3),
+        dedicated_masters=s.flag("dedicatedMasters", True),
+        master_type=s.string("masterType", SearchConfig.master_type, pattern=r"[a-z0-9]+\.[a-z0-9]+\.search",
                           hint="r7g.large.search"),
-        master_count=s.int("masterCount", 3, minimum=3, maximum=5),
-        ebs_size_gb=s.int("ebsSizeGb", 200, minimum=10, maximum=3584),
-        create_service_linked_role=s.bool("createServiceLinkedRole", False),
+        master_count=s.integer("masterCount", 3, minimum=3, maximum=5),
+        ebs_size_gb=s.integer("ebsSizeGb", 200, minimum=10, maximum=3584),
+        create_service_linked_role=s.flag("createServiceLinkedRole", False),
     )
     if cfg.instance_type.split(".")[0] in ("t2", "m3", "r3"):
         s.fail("instanceType", "has no encryption at rest, which fine-grained access control needs (deploy rule 23)")
@@ -399,19 +399,19 @@ def _search(s: _Section) -> SearchConfig:
 
 def _database(s: _Section, defaults: DatabaseConfig) -> DatabaseConfig:
     cfg = DatabaseConfig(
-        engine_version=s.str("engineVersion", defaults.engine_version, pattern=r"1[3-9](\.\d+)?", hint="16.8"),
-        instance_class=s.str("instanceClass", defaults.instance_class, pattern=r"db\.[a-z0-9]+\.[a-z0-9]+",
+        engine_version=s.string("engineVersion", defaults.engine_version, pattern=r"1[3-9](\.\d+)?", hint="16.8"),
+        instance_class=s.string("instanceClass", defaults.instance_class, pattern=r"db\.[a-z0-9]+\.[a-z0-9]+",
                              hint="db.t4g.large"),
-        allocated_storage_gb=s.int("allocatedStorageGb", defaults.allocated_storage_gb, minimum=20, maximum=65536),
-        max_allocated_storage_gb=s.int("maxAllocatedStorageGb", defaults.max_allocated_storage_gb, minimum=20,
+        allocated_storage_gb=s.integer("allocatedStorageGb", defaults.allocated_storage_gb, minimum=20, maximum=65536),
+        max_allocated_storage_gb=s.integer("maxAllocatedStorageGb", defaults.max_allocated_storage_gb, minimum=20,
                                        maximum=65536),
-        multi_az=s.bool("multiAz", defaults.multi_az),
-        backup_retention_days=s.int("backupRetentionDays", defaults.backup_retention_days, minimum=1, maximum=35),
-        deletion_protection=s.bool("deletionProtection", defaults.deletion_protection),
-        final_snapshot=s.bool("finalSnapshot", defaults.final_snapshot),
-        proxy=s.bool("proxy", defaults.proxy),
-        performance_insights=s.bool("performanceInsights", defaults.performance_insights),
-        monitoring_interval=s.int("monitoringInterval", defaults.monitoring_interval, minimum=0, maximum=60),
+        multi_az=s.flag("multiAz", defaults.multi_az),
+        backup_retention_days=s.integer("backupRetentionDays", defaults.backup_retention_days, minimum=1, maximum=35),
+        deletion_protection=s.flag("deletionProtection", defaults.deletion_protection),
+        final_snapshot=s.flag("finalSnapshot", defaults.final_snapshot),
+        proxy=s.flag("proxy", defaults.proxy),
+        performance_insights=s.flag("performanceInsights", defaults.performance_insights),
+        monitoring_interval=s.integer("monitoringInterval", defaults.monitoring_interval, minimum=0, maximum=60),
     )
     if cfg.monitoring_interval not in (0, 1, 5, 10, 15, 30, 60):
         s.fail("monitoringInterval", "must be one of 0, 1, 5, 10, 15, 30, 60")
@@ -423,11 +423,11 @@ def _database(s: _Section, defaults: DatabaseConfig) -> DatabaseConfig:
 
 def _cache(s: _Section) -> CacheConfig:
     cfg = CacheConfig(
-        engine_version=s.str("engineVersion", "7.1", pattern=r"7\.\d+", hint="7.1 (Redis OSS 7.x)"),
-        node_type=s.str("nodeType", CacheConfig.node_type, pattern=r"cache\.[a-z0-9]+\.[a-z0-9]+",
+        engine_version=s.string("engineVersion", "7.1", pattern=r"7\.\d+", hint="7.1 (Redis OSS 7.x)"),
+        node_type=s.string("nodeType", CacheConfig.node_type, pattern=r"cache\.[a-z0-9]+\.[a-z0-9]+",
                         hint="cache.t4g.medium"),
-        nodes=s.int("nodes", 2, minimum=1, maximum=6),
-        snapshot_retention_days=s.int("snapshotRetentionDays", 7, minimum=0, maximum=35),
+        nodes=s.integer("nodes", 2, minimum=1, maximum=6),
+        snapshot_retention_days=s.integer("snapshotRetentionDays", 7, minimum=0, maximum=35),
     )
     s.done()
     return cfg
@@ -436,26 +436,26 @@ def _cache(s: _Section) -> CacheConfig:
 def _alarms(s: _Section) -> AlarmsConfig:
     cfg = AlarmsConfig(
         emails=s.str_list("emails", item=_EMAIL, hint="an email address"),
-        rds_cpu_percent=s.int("rdsCpuPercent", 80, minimum=1, maximum=100),
-        rds_free_storage_gb=s.int("rdsFreeStorageGb", 5, minimum=1),
-        rds_connections=s.int("rdsConnections", 200, minimum=1),
-        search_free_storage_mb=s.int("searchFreeStorageMb", 20480, minimum=1),
-        search_jvm_pressure_percent=s.int("searchJvmPressurePercent", 80, minimum=1, maximum=100),
-        cache_cpu_percent=s.int("cacheCpuPercent", 75, minimum=1, maximum=100),
-        cache_memory_percent=s.int("cacheMemoryPercent", 80, minimum=1, maximum=100),
-        function_duration_percent=s.int("functionDurationPercent", 80, minimum=1, maximum=100),
-        queue_oldest_message_seconds=s.int("queueOldestMessageSeconds", 900, minimum=60),
+        rds_cpu_percent=s.integer("rdsCpuPercent", 80, minimum=1, maximum=100),
+        rds_free_storage_gb=s.integer("rdsFreeStorageGb", 5, minimum=1),
+        rds_connections=s.integer("rdsConnections", 200, minimum=1),
+        search_free_storage_mb=s.integer("searchFreeStorageMb", 20480, minimum=1),
+        search_jvm_pressure_percent=s.integer("searchJvmPressurePercent", 80, minimum=1, maximum=100),
+        cache_cpu_percent=s.integer("cacheCpuPercent", 75, minimum=1, maximum=100),
+        cache_memory_percent=s.integer("cacheMemoryPercent", 80, minimum=1, maximum=100),
+        function_duration_percent=s.integer("functionDurationPercent", 80, minimum=1, maximum=100),
+        queue_oldest_message_seconds=s.integer("queueOldestMessageSeconds", 900, minimum=60),
     )
     s.done()
     return cfg
 
 
 def _secrets(s: _Section) -> SecretsConfig:
-    window = s.int("recoveryWindowDays", 30, minimum=0, maximum=30)
+    window = s.integer("recoveryWindowDays", 30, minimum=0, maximum=30)
     if 0 < window < 7:
         s.fail("recoveryWindowDays", "must be 0 or between 7 and 30 (Secrets Manager rule, deploy rule 35)")
-    cfg = SecretsConfig(recovery_window_days=window, rotation_days=s.int("rotationDays", 30, minimum=1, maximum=90),
-                        rotate_database_credentials=s.bool("rotateDatabaseCredentials", True))
+    cfg = SecretsConfig(recovery_window_days=window, rotation_days=s.integer("rotationDays", 30, minimum=1, maximum=90),
+                        rotate_database_credentials=s.flag("rotateDatabaseCredentials", True))
     s.done()
     return cfg
 
@@ -471,28 +471,28 @@ def _data_plane(s: _Section) -> DataPlaneConfig:
         base = _FUNCTION_DEFAULTS[name]
         fs = _Section(s.stack, f"{s.name}.functions.{name}", overrides.get(name))
         functions[name] = FunctionSettings(
-            memory_mb=fs.int("memoryMb", base.memory_mb, minimum=128, maximum=10240),
-            timeout_seconds=fs.int("timeoutSeconds", base.timeout_seconds, minimum=1, maximum=900),
-            reserved_concurrency=fs.int("reservedConcurrency", base.reserved_concurrency, minimum=-1, maximum=1000),
-            batch_size=fs.int("batchSize", base.batch_size, minimum=1, maximum=10),
+            memory_mb=fs.integer("memoryMb", base.memory_mb, minimum=128, maximum=10240),
+            timeout_seconds=fs.integer("timeoutSeconds", base.timeout_seconds, minimum=1, maximum=900),
+            reserved_concurrency=fs.integer("reservedConcurrency", base.reserved_concurrency, minimum=-1, maximum=1000),
+            batch_size=fs.integer("batchSize", base.batch_size, minimum=1, maximum=10),
         )
         fs.done()
     schedule_hint = "rate(4 hours), rate(1 day) or cron(0 3 * * ? *) (deploy rule 38)"
     cfg = DataPlaneConfig(
         functions=functions,
-        max_object_mb=s.int("maxObjectMb", 100, minimum=1, maximum=5120),
-        max_pages=s.int("maxPages", 2000, minimum=1),
-        max_decompressed_mb=s.int("maxDecompressedMb", 512, minimum=1, maximum=8192),
-        max_archive_entries=s.int("maxArchiveEntries", 10000, minimum=1),
-        max_compression_ratio=s.int("maxCompressionRatio", 100, minimum=2),
-        deleted_item_min_age_days=s.int("deletedItemMinAgeDays", 30, minimum=1),
-        attachment_cleanup_schedule=s.str("attachmentCleanupSchedule", "rate(1 day)", pattern=_SCHEDULE.pattern,
+        max_object_mb=s.integer("maxObjectMb", 100, minimum=1, maximum=5120),
+        max_pages=s.integer("maxPages", 2000, minimum=1),
+        max_decompressed_mb=s.integer("maxDecompressedMb", 512, minimum=1, maximum=8192),
+        max_archive_entries=s.integer("maxArchiveEntries", 10000, minimum=1),
+        max_compression_ratio=s.integer("maxCompressionRatio", 100, minimum=2),
+        deleted_item_min_age_days=s.integer("deletedItemMinAgeDays", 30, minimum=1),
+        attachment_cleanup_schedule=s.string("attachmentCleanupSchedule", "rate(1 day)", pattern=_SCHEDULE.pattern,
                                           hint=schedule_hint),
-        deleted_item_poller_schedule=s.str("deletedItemPollerSchedule", "rate(4 hours)", pattern=_SCHEDULE.pattern,
+        deleted_item_poller_schedule=s.string("deletedItemPollerSchedule", "rate(4 hours)", pattern=_SCHEDULE.pattern,
                                            hint=schedule_hint),
-        user_link_cleanup_schedule=s.str("userLinkCleanupSchedule", "rate(8 hours)", pattern=_SCHEDULE.pattern,
+        user_link_cleanup_schedule=s.string("userLinkCleanupSchedule", "rate(8 hours)", pattern=_SCHEDULE.pattern,
                                          hint=schedule_hint),
-        tracing=s.bool("tracing", True),
+        tracing=s.flag("tracing", True),
     )
     s.done()
     return cfg

@@ -20,7 +20,9 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc, settings
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -219,6 +221,10 @@ def evaluate_program(stack: str, config: dict[str, str], secret_keys: list[str],
     os.chdir(program.parent)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # the evaluation allocates many small objects and frees few; collection only costs time here
+    # Source positions for the engine's diagnostics cost a full stack extraction per resource; mocks never read them.
+    stack_trace = getattr(pulumi_resource, "_get_stack_trace", None)
+    if stack_trace is not None:
+        pulumi_resource._get_stack_trace = source_pb2.StackTrace
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
         root = settings.get_root_resource()
@@ -229,6 +235,8 @@ def evaluate_program(stack: str, config: dict[str, str], secret_keys: list[str],
                 if key not in monitor.stack_outputs:
                     monitor.stack_outputs[key] = _sync_await(pulumi.Output.from_input(value).future())
     finally:
+        if stack_trace is not None:
+            pulumi_resource._get_stack_trace = stack_trace
         os.chdir(cwd)
         if gc_was_enabled:
             gc.enable()

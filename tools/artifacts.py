@@ -20,11 +20,13 @@ CONSTRAINTS_FILE = ROOT / "tools" / "lambda-constraints.txt"
 CORE_PACKAGE = "core"
 
 # Bump when the build changes what it writes for the same sources (file selection, zip settings, platform), so that
-# every existing artifact is reported stale.
-BUILD_FORMAT = "1:cp313:manylinux_aarch64"
+# every existing artifact is reported stale. 2: the zip ships unchecked-hash bytecode for the Lambda runtime.
+BUILD_FORMAT = "2:cp313:manylinux_aarch64:pyc-unchecked-hash"
+# The bytecode a deployable artifact carries: Lambda's python3.13 only reads `__pycache__/*.cpython-313.pyc`.
+LAMBDA_CACHE_TAG = "cpython-313"
 
-# Folders and files that never belong in an artifact nor in the source hash: bytecode differs per interpreter and
-# run, tests and tool caches are not runtime code.
+# Folders and files that never belong in an artifact nor in the source hash: the working tree's bytecode is for
+# whichever interpreter ran last (the build compiles its own), tests and tool caches are not runtime code.
 _SKIP_DIRS = {"__pycache__", "tests", "test", "node_modules"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
 _SKIP_FILES = {"conftest.py", "Thumbs.db"}
@@ -82,12 +84,18 @@ def source_files(function: str, lambdas_dir: Path = LAMBDAS_DIR) -> list[tuple[s
 
 
 def source_hash(
-    function: str, lambdas_dir: Path = LAMBDAS_DIR, constraints_file: Path | None = CONSTRAINTS_FILE
+    function: str,
+    lambdas_dir: Path = LAMBDAS_DIR,
+    constraints_file: Path | None = CONSTRAINTS_FILE,
+    bytecode: str | None = LAMBDA_CACHE_TAG,
 ) -> str:
     """sha256 over what decides the artifact's bytes: contents and names (never mtimes) of the function folder (with its
-    requirements.txt), the core, the transitive pins and the build format. Cheap: nothing is downloaded or zipped."""
+    requirements.txt), the core, the transitive pins, the build format and the bytecode tag (None = built with
+    --no-bytecode). Cheap: nothing is downloaded or zipped. `is_stale` compares against the default tag, so an artifact
+    built without Lambda bytecode shows as stale."""
     digest = hashlib.sha256()
     digest.update(f"format {BUILD_FORMAT}\n".encode())
+    digest.update(f"bytecode {bytecode or 'none'}\n".encode())
     for arcname, path in source_files(function, lambdas_dir):
         digest.update(f"file {arcname} {hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
     if constraints_file is not None and constraints_file.is_file():
