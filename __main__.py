@@ -5,6 +5,8 @@ secrets → data plane (functions and their triggers) → service roles → comp
 Components live in ``components/``; settings in ``Pulumi.<stack>.yaml`` (typed and validated in ``infra/config.py``).
 """
 
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
@@ -123,12 +125,13 @@ attachments = DocumentBucket("email-attachments", DocumentBucketArgs(
 # --- Messaging: every key queue with its DLQ and alarm ---------------------------------------------------------------
 
 
-def queue(base_name: str, *, consumer: str | None = None, max_receive_count: int = 5, **extra: object) -> QueueWithDLQ:
+def queue(base_name: str, *, consumer: str | None = None, max_receive_count: int = 5,
+          oldest_message_alarm_seconds: int | None = None) -> QueueWithDLQ:
     """A queue named ``{base_name}-queue-{stack}``; a Lambda consumer's timeout sets the visibility it needs."""
     visibility = visibility_for_consumer(functions[consumer].timeout_seconds) if consumer else 30
     return QueueWithDLQ(base_name, QueueWithDLQArgs(
         base_name=base_name, stack=stack, alarm_topic_arn=alarm_topic, visibility_timeout_seconds=visibility,
-        max_receive_count=max_receive_count, **extra), in_account)  # type: ignore[arg-type]
+        max_receive_count=max_receive_count, oldest_message_alarm_seconds=oldest_message_alarm_seconds), in_account)
 
 
 search_events = queue("search-event", oldest_message_alarm_seconds=cfg.alarms.queue_oldest_message_seconds)
@@ -217,7 +220,7 @@ archive_limits = {"MAX_ARCHIVE_ENTRIES": str(dp.max_archive_entries),
                   "MAX_OBJECT_BYTES": str(dp.max_object_mb * 1024 * 1024)}
 
 
-def function(name: str, folder: str | None = None, **kwargs: object) -> Function:
+def function(name: str, folder: str | None = None, **kwargs: Any) -> Function:
     """A data-plane function in the VPC (every one reaches MacroDB through the proxy) with the stack's settings."""
     folder = folder or name.replace("-", "_")
     kwargs.setdefault("secret_arns", database_url)
@@ -225,7 +228,7 @@ def function(name: str, folder: str | None = None, **kwargs: object) -> Function
         function=folder, stack=stack, settings=functions[folder], log_retention_days=cfg.log_retention_days,
         log_kms_key_arn=logs_key, secret_settings=secret_settings, alarm_topic_arn=alarm_topic, vpc=in_vpc,
         tracing=dp.tracing, duration_alarm_percent=cfg.alarms.function_duration_percent,
-        kms_key_arn=data_plane_key.arn, **kwargs), in_account)  # type: ignore[arg-type]
+        kms_key_arn=data_plane_key.arn, **kwargs), in_account)
 
 
 text_extractor = function(
@@ -245,6 +248,7 @@ bulk_upload = function(
     environment={"BULK_UPLOAD_TABLE": bulk_requests.table.name, "STAGING_BUCKET": bulk_staging.bucket.bucket,
                  "DOCUMENT_BUCKET": documents.bucket.bucket, "DOCX_UPLOAD_BUCKET": docx_uploads.bucket.bucket,
                  "MAX_NESTING_DEPTH": "16", **archive_limits},
+    ephemeral_storage_mb=max(2048, 2 * dp.max_object_mb),
     access=[lambda g: bulk_staging.grant_read(g, "extract/"), documents.grant_read, documents.grant_write,
             docx_uploads.grant_read, docx_uploads.grant_write, bulk_requests.grant_read_write])
 delete_chat = function("delete-chat", consumes=chat_deletions)

@@ -61,6 +61,8 @@ class FunctionArgs:
     asynchronous: bool = False
     """Invoked asynchronously (S3, SNS, EventBridge): failed events go to an on-failure queue after two retries."""
     vpc: VpcPlacement | None = None
+    ephemeral_storage_mb: int = 512
+    """``/tmp`` size (512-10240 MB): functions that stream whole archives to disk need more."""
     tracing: bool = True
     duration_alarm_percent: int = 80
     secret_settings: SecretSettings | None = None
@@ -82,6 +84,8 @@ class Function(pulumi.ComponentResource):
         self.args = args
         s = args.settings
         self.function_name = f"{name}-{args.stack}"
+        if not 512 <= args.ephemeral_storage_mb <= 10240:
+            raise ValueError(f"{name}: ephemeral storage must be 512-10240 MB")
         if not 1 <= len(self.function_name) <= 64:
             raise ValueError(f"function name {self.function_name!r} must be 1-64 characters")
         reserved = sorted(set(args.environment) & set(RESERVED_ENV) | set(args.secret_arns) & set(RESERVED_ENV))
@@ -144,7 +148,7 @@ class Function(pulumi.ComponentResource):
             tracing_config={"mode": "Active" if args.tracing else "PassThrough"},
             vpc_config={"subnet_ids": list(args.vpc.subnet_ids),
                         "security_group_ids": [args.vpc.security_group.id]} if args.vpc else None,
-            ephemeral_storage={"size": 2048} if args.function == "bulk_upload" else None,
+            ephemeral_storage={"size": args.ephemeral_storage_mb},
             opts=child(self, depends_on=before_function))
 
         if self.failure_queue is not None:

@@ -23,7 +23,7 @@ version segment (a number, or ``converted``).
 
 "DocumentText".content follows the reference format: each part's text followed by ``[[part id]]`` and a newline,
 so readers can cite parts. "tokenCount" is a cheap approximation: whitespace-separated words of the text (without
-the markers); it is within ~25 % of a BPE tokenizer for English prose and needs no model download.
+the markers). Model tokenizers count more (rule of thumb ~1.3 tokens per English word); it needs no model download.
 
 Environment: DOCUMENT_BUCKET, SEARCH_QUEUE_URL, DATABASE_SECRET_ARN, MAX_OBJECT_BYTES (default 100 MiB), MAX_PAGES
 (2000), MAX_DECOMPRESSED_BYTES (128 MiB).

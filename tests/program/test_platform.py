@@ -471,3 +471,61 @@ def test_rotated_values_are_never_written_back_by_pulumi(dev: StackRecords, prod
         assert dev.named(name).ignore_changes == (), name
     assert prod.named("macrodb-instance").ignore_changes == ("password",)
     assert dev.named("macrodb-instance").ignore_changes == ()
+
+
+# --- Each function's role, exactly ----------------------------------------------------------------------------------
+
+READ, WRITE = {"s3:GetObject", "s3:GetObjectVersion"}, {"s3:PutObject", "s3:AbortMultipartUpload"}
+CONSUME = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
+SEND = {"sqs:SendMessage", "sqs:GetQueueAttributes"}
+DB_URL = {"macrodb-proxy-url": {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
+          "keys-secrets": {"kms:Decrypt"}}
+TABLE_RW = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:DescribeTable",
+            "dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem"}
+EXPECTED_ACCESS: dict[str, dict[str, set[str]]] = {
+    "text-extractor": {**DB_URL, "documents": {"s3:ListBucket"}, "documents/*": READ, "keys-documents": {"kms:Decrypt"},
+                       "document-text-extractor-lambda-queue": CONSUME, "search-event-queue": SEND,
+                       "text-extractor-failures": {"sqs:SendMessage"}},
+    "docx-unzip": {**DB_URL, "documents": {"s3:ListBucket"}, "documents/docx-parts/*": READ | WRITE,
+                   "docx-upload": {"s3:ListBucket"}, "docx-upload/*": READ,
+                   "keys-documents": {"kms:Decrypt", "kms:GenerateDataKey"}, "convert-service-queue": SEND,
+                   "docx-unzip-failures": {"sqs:SendMessage"}},
+    "bulk-upload": {**DB_URL, "bulk-upload-staging": {"s3:ListBucket"}, "bulk-upload-staging/extract/*": READ,
+                    "documents": {"s3:ListBucket"}, "documents/*": READ | WRITE, "docx-upload": {"s3:ListBucket"},
+                    "docx-upload/*": READ | WRITE, "keys-documents": {"kms:Decrypt", "kms:GenerateDataKey"},
+                    "bulk-upload-table": TABLE_RW, "bulk-upload-table/index/*": TABLE_RW - {
+                        "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+                    "bulk-upload-queue": CONSUME},
+    "delete-chat": {**DB_URL, "delete-chat-handler-queue": CONSUME},
+    "delete-document": {**DB_URL, "documents": {"s3:ListBucket", "s3:ListBucketVersions"},
+                        "documents/*": READ | {"s3:DeleteObject", "s3:DeleteObjectVersion"},
+                        "keys-documents": {"kms:Decrypt"}, "delete-document-handler-queue": CONSUME},
+    "deleted-item-poller": {**DB_URL, "search-event-queue": SEND, "delete-document-handler-queue": SEND,
+                            "delete-chat-handler-queue": SEND, "deleted-item-poller-failures": {"sqs:SendMessage"}},
+    "email-suppression": {**DB_URL, "email-suppression-failures": {"sqs:SendMessage"}},
+    "user-link-cleanup": {**DB_URL, "user-link-cleanup-failures": {"sqs:SendMessage"}},
+    "email-attachment-cleanup": {**DB_URL, "email-attachments": {"s3:ListBucket"},
+                                 "email-attachments/*": READ | {"s3:DeleteObject"}, "keys-documents": {"kms:Decrypt"},
+                                 "email-attachment-cleanup-failures": {"sqs:SendMessage"}},
+}
+
+
+def labelled_access(records: StackRecords, policy_name: str) -> dict[str, set[str]]:
+    """The policy's grants keyed by the logical name of what they reach, minus logging and tracing."""
+    arns = {r.outputs["arn"]: r.name.removesuffix("-bucket")
+            for r in records.matching(("aws:s3/bucket:Bucket", "aws:sqs/queue:Queue", "aws:dynamodb/table:Table",
+                                       "aws:secretsmanager/secret:Secret", "aws:kms/key:Key"))}
+    out: dict[str, set[str]] = {}
+    for resource, actions in actions_on(records, policy_name).items():
+        if ":log-group:" in resource or resource == "*":
+            continue
+        base = next((arn for arn in arns if resource == arn or resource.startswith(arn + "/")), None)
+        assert base is not None, f"{policy_name} grants {resource}, which the program does not own"
+        out[arns[base] + resource[len(base):]] = actions
+    return out
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_ACCESS))
+def test_each_function_role_grants_exactly_what_it_needs(prod: StackRecords, function: str) -> None:
+    assert labelled_access(prod, f"{function}-access-policy") == EXPECTED_ACCESS[function]
