@@ -160,14 +160,10 @@ frecency = Table("frecency", TableArgs(
 # --- Data stores and secrets: search, MacroDB, ContactsDB, cache, application keys ----------------------------------
 search = SearchDomain("search", SearchDomainArgs(
     domain_name=f"macro-search-{stack}", account_id=account_id, region=cfg.region, network=network,
-    allowed_from=store_clients, engine_version=cfg.search.engine_version,
-    instance_type=cfg.search.instance_type, data_nodes=cfg.search.data_nodes, zone_count=cfg.search.zone_count,
-    dedicated_masters=cfg.search.dedicated_masters, master_type=cfg.search.master_type,
-    master_count=cfg.search.master_count, ebs_size_gb=cfg.search.ebs_size_gb,
-    log_retention_days=cfg.log_retention_days, log_kms_key_arn=logs_key, secrets=secret_settings,
-    alarm_topic_arn=alarm_topic, free_storage_alarm_mb=cfg.alarms.search_free_storage_mb,
-    jvm_pressure_alarm_percent=cfg.alarms.search_jvm_pressure_percent,
-    create_service_linked_role=cfg.search.create_service_linked_role, protect=cfg.protect), in_account)
+    allowed_from=store_clients, settings=cfg.search, log_retention_days=cfg.log_retention_days,
+    log_kms_key_arn=logs_key, secrets=secret_settings, alarm_topic_arn=alarm_topic,
+    free_storage_alarm_mb=cfg.alarms.search_free_storage_mb,
+    jvm_pressure_alarm_percent=cfg.alarms.search_jvm_pressure_percent, protect=cfg.protect), in_account)
 
 db_thresholds = DatabaseAlarmThresholds(cpu_percent=cfg.alarms.rds_cpu_percent,
                                         free_storage_gb=cfg.alarms.rds_free_storage_gb,
@@ -177,15 +173,9 @@ db_thresholds = DatabaseAlarmThresholds(cpu_percent=cfg.alarms.rds_cpu_percent,
 def database(name: str, identifier: str, db_name: str, settings: DatabaseConfig, **secret_keys: str) -> MacroDatabase:
     return MacroDatabase(name, MacroDatabaseArgs(
         identifier=identifier, stack=stack, db_name=db_name, network=network, secrets=secret_settings,
-        alarm_topic_arn=alarm_topic, allowed_from=store_clients, engine_version=settings.engine_version,
-        instance_class=settings.instance_class, allocated_storage_gb=settings.allocated_storage_gb,
-        max_allocated_storage_gb=settings.max_allocated_storage_gb, multi_az=settings.multi_az,
-        backup_retention_days=settings.backup_retention_days, deletion_protection=settings.deletion_protection,
-        final_snapshot=settings.final_snapshot, proxy=settings.proxy,
-        performance_insights=settings.performance_insights, monitoring_interval=settings.monitoring_interval,
+        alarm_topic_arn=alarm_topic, allowed_from=store_clients, settings=settings,
         log_retention_days=cfg.log_retention_days, log_kms_key_arn=logs_key, thresholds=db_thresholds,
-        rotated=cfg.secrets.rotate_database_credentials, protect=cfg.protect,
-        **secret_keys), in_account)
+        rotated=cfg.secrets.rotate_database_credentials, protect=cfg.protect, **secret_keys), in_account)
 
 
 macro_db = database("macrodb", "macrodb", "macrodb", cfg.database, url_secret_key="macro_db_secret_key",

@@ -19,6 +19,7 @@ from components.encryption_keys import grant_decrypt
 from components.network import Network
 from components.secrets import SecretSettings, create_secret, grant_secret_read
 from infra import iam
+from infra.config import DatabaseConfig
 
 PORT = 5432
 # Printable ASCII RDS accepts in a master password: everything but '/', '@', '"' and space (deploy rule 25).
@@ -50,17 +51,9 @@ class MacroDatabaseArgs:
     allowed_from: Sequence[aws.ec2.SecurityGroup] = ()
     """Security groups whose members may connect (5432), to the proxy and the instance."""
     username: str = "macrouser"
-    engine_version: str = "16.8"
-    instance_class: str = "db.t4g.large"
-    allocated_storage_gb: int = 50
-    max_allocated_storage_gb: int = 200
-    multi_az: bool = True
-    backup_retention_days: int = 7
-    deletion_protection: bool = True
-    final_snapshot: bool = True
-    proxy: bool = True
-    performance_insights: bool = True
-    monitoring_interval: int = 60
+    settings: DatabaseConfig = DatabaseConfig()
+    """Engine, size, availability, backups, deletion protection and proxy: the stack's ``database`` section (its
+    defaults are the production-shaped ones)."""
     log_retention_days: int = 365
     log_kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed key of the log groups (CKV_AWS_158)."""
@@ -93,10 +86,11 @@ class MacroDatabase(pulumi.ComponentResource):
         net = args.network
         identifier = f"{args.identifier}-{args.stack}"
         self.identifier = identifier
-        major = args.engine_version.split(".")[0]
+        db = args.settings
+        major = db.engine_version.split(".")[0]
 
         self.proxy_security_group = None
-        if args.proxy:
+        if db.proxy:
             self.proxy_security_group = net.security_group(
                 f"{name}-proxy-sg", description=f"PostgreSQL to the {identifier} proxy from named groups only",
                 port=PORT, allowed_from=args.allowed_from, parent=self)
@@ -128,7 +122,7 @@ class MacroDatabase(pulumi.ComponentResource):
                                     opts=child(self))
 
         monitoring_role = None
-        if args.monitoring_interval:
+        if db.monitoring_interval:
             monitoring_role = aws.iam.Role(
                 f"{name}-monitoring-role", name=f"{identifier}-monitoring",
                 assume_role_policy=iam.assume_role_policy("monitoring.rds.amazonaws.com"), opts=child(self))
@@ -137,21 +131,21 @@ class MacroDatabase(pulumi.ComponentResource):
                 policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole", opts=child(self))
 
         self.instance = aws.rds.Instance(
-            f"{name}-instance", identifier=identifier, engine="postgres", engine_version=args.engine_version,
-            instance_class=args.instance_class, allocated_storage=args.allocated_storage_gb,
-            max_allocated_storage=args.max_allocated_storage_gb, storage_type="gp3", storage_encrypted=True,
+            f"{name}-instance", identifier=identifier, engine="postgres", engine_version=db.engine_version,
+            instance_class=db.instance_class, allocated_storage=db.allocated_storage_gb,
+            max_allocated_storage=db.max_allocated_storage_gb, storage_type="gp3", storage_encrypted=True,
             db_name=args.db_name, username=args.username, password=self.password.result, port=PORT,
             db_subnet_group_name=subnet_group.name, vpc_security_group_ids=[self.security_group.id],
-            parameter_group_name=parameters.name, publicly_accessible=False, multi_az=args.multi_az,
-            backup_retention_period=args.backup_retention_days, backup_window="03:00-04:00",
-            maintenance_window="mon:07:30-mon:08:30", deletion_protection=args.deletion_protection,
-            skip_final_snapshot=not args.final_snapshot,
-            final_snapshot_identifier=f"{identifier}-final" if args.final_snapshot else None,
+            parameter_group_name=parameters.name, publicly_accessible=False, multi_az=db.multi_az,
+            backup_retention_period=db.backup_retention_days, backup_window="03:00-04:00",
+            maintenance_window="mon:07:30-mon:08:30", deletion_protection=db.deletion_protection,
+            skip_final_snapshot=not db.final_snapshot,
+            final_snapshot_identifier=f"{identifier}-final" if db.final_snapshot else None,
             copy_tags_to_snapshot=True, auto_minor_version_upgrade=True,
-            performance_insights_enabled=args.performance_insights,
-            performance_insights_retention_period=7 if args.performance_insights else None,
+            performance_insights_enabled=db.performance_insights,
+            performance_insights_retention_period=7 if db.performance_insights else None,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"], iam_database_authentication_enabled=True,
-            ca_cert_identifier=CA_CERTIFICATE, monitoring_interval=args.monitoring_interval,
+            ca_cert_identifier=CA_CERTIFICATE, monitoring_interval=db.monitoring_interval,
             monitoring_role_arn=monitoring_role.arn if monitoring_role else None, apply_immediately=False,
             opts=stateful(self, args.protect, ignore_changes=["password"] if args.rotated else ()))
 
@@ -172,7 +166,7 @@ class MacroDatabase(pulumi.ComponentResource):
 
         self.proxy = None
         self.proxy_url_secret = None
-        if args.proxy:
+        if db.proxy:
             self._build_proxy(name, identifier, net)
 
         self._alarms(name, identifier)

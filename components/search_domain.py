@@ -15,6 +15,7 @@ from components.alarms import AlarmSpec, metric_alarm
 from components.network import Network
 from components.secrets import SecretSettings, create_secret, grant_secret_read
 from infra import iam
+from infra.config import SearchConfig
 
 MASTER_USER = "macrouser"
 TLS_POLICY = "Policy-Min-TLS-1-2-PFS-2023-10"
@@ -35,15 +36,9 @@ class SearchDomainArgs:
     network: Network
     allowed_from: Sequence[aws.ec2.SecurityGroup] = ()
     """Security groups whose members may reach HTTPS (443)."""
-    engine_version: str = "OpenSearch_2.19"
-    instance_type: str = "r7g.large.search"
-    data_nodes: int = 3
-    zone_count: int = 3
-    """1 = no zone awareness and exactly one subnet (dev); 2 or 3 spread nodes over that many zones."""
-    dedicated_masters: bool = True
-    master_type: str = "r7g.large.search"
-    master_count: int = 3
-    ebs_size_gb: int = 200
+    settings: SearchConfig = SearchConfig()
+    """Engine, instance type, data nodes over ``zone_count`` zones (1 = no zone awareness and exactly one subnet),
+    dedicated masters, EBS size: the stack's ``search`` section (its defaults are the production-shaped ones)."""
     log_retention_days: int = 365
     log_kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed key of the log groups (CKV_AWS_158)."""
@@ -51,15 +46,14 @@ class SearchDomainArgs:
     alarm_topic_arn: pulumi.Input[str]
     free_storage_alarm_mb: int = 20480
     jvm_pressure_alarm_percent: int = 80
-    create_service_linked_role: bool = False
     protect: bool = False
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]{2,27}", self.domain_name):
             raise ValueError(f"OpenSearch domain name {self.domain_name!r} must be 3-28 of a-z0-9- starting a-z")
-        if self.zone_count > 1 and self.data_nodes % self.zone_count:
-            raise ValueError(f"{self.domain_name}: {self.data_nodes} data nodes do not spread over "
-                             f"{self.zone_count} zones")
+        if self.settings.zone_count > 1 and self.settings.data_nodes % self.settings.zone_count:
+            raise ValueError(f"{self.domain_name}: {self.settings.data_nodes} data nodes do not spread over "
+                             f"{self.settings.zone_count} zones")
 
 
 class SearchDomain(pulumi.ComponentResource):
@@ -71,8 +65,8 @@ class SearchDomain(pulumi.ComponentResource):
         super().__init__("macro:search:SearchDomain", name, None, opts)
         self._name = name
         self.args = args
-        zone_aware = args.zone_count > 1
-        subnets = args.network.private_subnet_ids[: args.zone_count]
+        zone_aware = args.settings.zone_count > 1
+        subnets = args.network.private_subnet_ids[: args.settings.zone_count]
 
         self.security_group = args.network.security_group(
             f"{name}-sg", description=f"HTTPS to the {args.domain_name} OpenSearch domain from named groups only",
@@ -102,7 +96,7 @@ class SearchDomain(pulumi.ComponentResource):
             }]), opts=child(self))
 
         depends: list[pulumi.Resource] = [log_policy]
-        if args.create_service_linked_role:
+        if args.settings.create_service_linked_role:
             depends.append(aws.iam.ServiceLinkedRole(
                 f"{name}-service-linked-role", aws_service_name="opensearchservice.amazonaws.com", opts=child(self)))
 
@@ -115,16 +109,16 @@ class SearchDomain(pulumi.ComponentResource):
         }])
 
         self.domain = aws.opensearch.Domain(
-            f"{name}-domain", domain_name=args.domain_name, engine_version=args.engine_version,
+            f"{name}-domain", domain_name=args.domain_name, engine_version=args.settings.engine_version,
             cluster_config={
-                "instance_type": args.instance_type, "instance_count": args.data_nodes,
+                "instance_type": args.settings.instance_type, "instance_count": args.settings.data_nodes,
                 "zone_awareness_enabled": zone_aware,
-                "zone_awareness_config": {"availability_zone_count": args.zone_count} if zone_aware else None,
-                "dedicated_master_enabled": args.dedicated_masters,
-                "dedicated_master_type": args.master_type if args.dedicated_masters else None,
-                "dedicated_master_count": args.master_count if args.dedicated_masters else None,
+                "zone_awareness_config": {"availability_zone_count": args.settings.zone_count} if zone_aware else None,
+                "dedicated_master_enabled": args.settings.dedicated_masters,
+                "dedicated_master_type": args.settings.master_type if args.settings.dedicated_masters else None,
+                "dedicated_master_count": args.settings.master_count if args.settings.dedicated_masters else None,
             },
-            ebs_options={"ebs_enabled": True, "volume_type": "gp3", "volume_size": args.ebs_size_gb},
+            ebs_options={"ebs_enabled": True, "volume_type": "gp3", "volume_size": args.settings.ebs_size_gb},
             vpc_options={"subnet_ids": subnets, "security_group_ids": [self.security_group.id]},
             encrypt_at_rest={"enabled": True},
             node_to_node_encryption={"enabled": True},

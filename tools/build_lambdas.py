@@ -370,10 +370,10 @@ class BytecodeCompiler:
         try:
             result = subprocess.run([python, "-S", "-c", code], capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise BuildError(f"--python {python}: cannot run it: {exc}") from exc
+            raise BuildError(f"{python}: cannot run it: {exc}") from exc
         if result.returncode != 0 or len(result.stdout.split()) != 2:
             why = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[0]
-            raise BuildError(f"--python {python}: cannot run it: {why}")
+            raise BuildError(f"{python}: cannot run it: {why}")
         tag, version = result.stdout.split()
         if tag != expect_tag:
             raise BuildError(
@@ -412,7 +412,7 @@ class BytecodeCompiler:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
             request = json.dumps({"root": tmp, "task_root": TASK_ROOT, "files": sorted(sources)})
-            # Fixed hash seed: set and dict iteration order inside the compiler must not vary between runs.
+            # Fixed hash seed: nothing the compiler iterates may vary between runs (marshal already sorts frozensets).
             env = {"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUTF8": "1"}
             env["PATH"] = os.environ.get("PATH", "")
             result = subprocess.run(

@@ -4,12 +4,13 @@ functions (which other people are writing)."""
 from __future__ import annotations
 
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tools.build_lambdas import BuildSettings
+from tools.build_lambdas import BuildSettings, BytecodeCompiler
 
 
 def make_wheel(directory: Path, name: str, version: str, tag: str, files: dict[str, str], requires: list[str]) -> Path:
@@ -28,6 +29,17 @@ def make_wheel(directory: Path, name: str, version: str, tag: str, files: dict[s
         for member, text in members.items():
             zf.writestr(member, text)
     return path
+
+
+@pytest.fixture(name="make_wheel")
+def make_wheel_fixture():
+    return make_wheel
+
+
+@pytest.fixture(scope="session")
+def this_python() -> BytecodeCompiler:
+    """The test interpreter stands in for Lambda's 3.13: the bytecode step is the same, only the cache tag differs."""
+    return BytecodeCompiler.probe(sys.executable, expect_tag=sys.implementation.cache_tag)
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +81,7 @@ def wheel_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def project(tmp_path: Path, wheel_dir: Path) -> BuildSettings:
+def project(tmp_path: Path, wheel_dir: Path, this_python: BytecodeCompiler) -> BuildSettings:
     """lambdas/ with one function and the core, the noise a working tree accumulates, and a pre-seeded wheel cache."""
     lambdas = tmp_path / "lambdas"
     fn = lambdas / "fn_one"
@@ -103,4 +115,5 @@ def project(tmp_path: Path, wheel_dir: Path) -> BuildSettings:
         cache_dir=cache,
         constraints_path=constraints,
         downloader=None,
+        compiler=this_python,
     )

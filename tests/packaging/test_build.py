@@ -78,11 +78,19 @@ def test_layout_holds_function_core_and_unpacked_wheels_without_noise(project):
         "tinysub-2.0.dist-info/WHEEL",
     ):
         assert expected in names
+    tag = sys.implementation.cache_tag
+    own_bytecode = {
+        f"{n.rsplit('/', 1)[0]}/__pycache__/{n.rsplit('/', 1)[1][:-3]}.{tag}.pyc"
+        if "/" in n
+        else f"__pycache__/{n[:-3]}.{tag}.pyc"
+        for n in names
+        if n.endswith(".py")
+    }
+    assert own_bytecode <= set(names)
     noise = [
         n
         for n in names
-        if "__pycache__" in n
-        or n.endswith(".pyc")
+        if (("__pycache__" in n or n.endswith(".pyc")) and n not in own_bytecode)
         or n.endswith("/RECORD")
         or "/tests/" in f"/{n}"
         or "test_" in n.rsplit("/", 1)[-1]
@@ -98,6 +106,8 @@ def test_layout_holds_function_core_and_unpacked_wheels_without_noise(project):
             assert info.external_attr >> 16 == 0o100644, info.filename
             assert info.compress_type == zipfile.ZIP_DEFLATED
         assert zf.read("tinysub/__init__.py") == b"VALUE = 'arm'\n"  # the aarch64 wheel, not the win_amd64 one
+        # The working tree's stale bytecode never ships: the build compiled its own.
+        assert zf.read(f"fn_one/__pycache__/handler.{tag}.pyc") != b"noise"
     assert entry["packages"] == ["tinydep==1.0", "tinysub==2.0"]
     assert entry["requirements"] == ["tinydep==1.0"]
     assert entry["handler"] == "fn_one.handler.handler"
