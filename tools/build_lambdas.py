@@ -92,6 +92,7 @@ WHEEL_EXCLUDE = (
         "aws_lambda_powertools/event_handler/openapi/swagger_ui/",
         "Swagger UI's JS/CSS (444 kB zipped), read only when a REST resolver serves its own /swagger page",
     ),
+    ("pypdfium2_cli/", "pypdfium2's command line (66 kB zipped with bytecode), only run by `python -m pypdfium2`"),
 )
 
 Downloader = Callable[[list[str], Path], None]
