@@ -93,6 +93,10 @@ WHEEL_EXCLUDE = (
         "Swagger UI's JS/CSS (444 kB zipped), read only when a REST resolver serves its own /swagger page",
     ),
     ("pypdfium2_cli/", "pypdfium2's command line (66 kB zipped with bytecode), only run by `python -m pypdfium2`"),
+    (
+        "aws_lambda_powertools/utilities/parser/",
+        "Powertools' pydantic parser (155 kB): pydantic is not shipped, so it could not even be imported",
+    ),
 )
 
 Downloader = Callable[[list[str], Path], None]
@@ -584,13 +588,12 @@ def main(argv: list[str] | None = None) -> int:
     bytecode.add_argument("--no-bytecode", action="store_true", help="ship sources only (slower cold starts)")
     args = parser.parse_args(argv)
     try:
-        compiler = (
-            None
-            if args.no_bytecode
-            else find_lambda_python()
-            if args.python is None
-            else (BytecodeCompiler.probe(args.python))
-        )
+        if args.no_bytecode:
+            compiler = None
+        elif args.python:
+            compiler = BytecodeCompiler.probe(args.python)
+        else:
+            compiler = find_lambda_python()
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
