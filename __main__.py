@@ -32,12 +32,13 @@ from components.search_domain import SearchDomain, SearchDomainArgs
 from components.secrets import SecretSettings
 from components.service_role import ServiceRole, ServiceRoleArgs
 from components.table import GlobalIndex, Table, TableArgs
-from infra.config import PROJECT, DatabaseConfig, StackConfig, load, raw_values
+from infra.config import PROJECT, DatabaseConfig, StackConfig, check_known_keys, load, raw_values
 from infra.iam import key_policy
 
 # --- Configuration: validated before any resource exists ------------------------------------------------------------
 stack = pulumi.get_stack()
 project_config = pulumi.Config(PROJECT)
+check_known_keys(stack, {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()})
 cfg: StackConfig = load(stack, pulumi.Config("aws").get("region"), raw_values(project_config.get))
 functions = cfg.data_plane.functions
 
@@ -49,7 +50,7 @@ account_id = aws.get_caller_identity().account_id
 # Customer-managed keys: secrets and log groups always; document objects when the stack asks for SSE-KMS (prod).
 keys = EncryptionKeys("keys", EncryptionKeysArgs(
     stack=stack, account_id=account_id, region=cfg.region, documents=cfg.storage.kms_encryption,
-    dr_region=cfg.storage.dr_region if cfg.storage.replication else None), in_account)
+    dr_region=cfg.storage.dr_region if cfg.storage.replication else None, protect=cfg.protect), in_account)
 secret_settings = SecretSettings(stack=stack, recovery_window_days=cfg.secrets.recovery_window_days,
                                  kms_key_arn=keys.secrets.arn, region=cfg.region, protect=cfg.protect)
 logs_key = keys.logs.arn
@@ -74,13 +75,15 @@ in_vpc = VpcPlacement(subnet_ids=network.private_subnet_ids, security_group=func
 
 # --- Topics: on-call alarms; SES bounces and complaints -------------------------------------------------------------
 on_call = EncryptedTopic("on-call", EncryptedTopicArgs(
-    topic_name=f"macro-on-call-{stack}", account_id=account_id, emails=cfg.alarms.emails), in_account)
+    topic_name=f"macro-on-call-{stack}", account_id=account_id, emails=cfg.alarms.emails, protect=cfg.protect),
+    in_account)
 alarm_topic = on_call.arn
 ses_bounces = EncryptedTopic("ses-bounces", EncryptedTopicArgs(
-    topic_name=f"macro-email-bounce-{stack}", account_id=account_id, publishers=("ses.amazonaws.com",)), in_account)
+    topic_name=f"macro-email-bounce-{stack}", account_id=account_id, publishers=("ses.amazonaws.com",),
+    protect=cfg.protect), in_account)
 ses_complaints = EncryptedTopic("ses-complaints", EncryptedTopicArgs(
-    topic_name=f"macro-email-complaint-{stack}", account_id=account_id, publishers=("ses.amazonaws.com",)),
-    in_account)
+    topic_name=f"macro-email-complaint-{stack}", account_id=account_id, publishers=("ses.amazonaws.com",),
+    protect=cfg.protect), in_account)
 
 # --- Storage --------------------------------------------------------------------------------------------------------
 bucket_defaults = {"stack": stack, "account_id": account_id, "force_destroy": not cfg.protect, "protect": cfg.protect}
@@ -201,13 +204,18 @@ app_secrets = PlatformSecrets("app-secrets", PlatformSecretsArgs(
 dp = cfg.data_plane
 data_plane_key = aws.kms.Key(
     "data-plane-key", description=f"Encrypts the data-plane functions' environment ({stack})",
-    enable_key_rotation=True, deletion_window_in_days=30, policy=key_policy(account_id), opts=in_account)
+    enable_key_rotation=True, deletion_window_in_days=30, policy=key_policy(account_id),
+    opts=pulumi.ResourceOptions.merge(in_account, pulumi.ResourceOptions(protect=cfg.protect,
+                                                                         retain_on_delete=cfg.protect)))
 database_url = {"DATABASE_SECRET_ARN": macro_db.client_url_secret.arn}
 archive_limits = {"MAX_ARCHIVE_ENTRIES": str(dp.max_archive_entries),
                   "MAX_TOTAL_BYTES": str(dp.max_decompressed_mb * 1024 * 1024),
                   "MAX_ENTRY_BYTES": str(min(dp.max_object_mb, dp.max_decompressed_mb) * 1024 * 1024),
                   "MAX_COMPRESSION_RATIO": str(dp.max_compression_ratio),
                   "MAX_OBJECT_BYTES": str(dp.max_object_mb * 1024 * 1024)}
+# A DOCX is one document, not a folder of them: tighter entry and size limits than a bulk upload archive.
+docx_limits = {"MAX_ARCHIVE_ENTRIES": str(min(1000, dp.max_archive_entries)),
+               "MAX_TOTAL_BYTES": str(min(256, dp.max_decompressed_mb) * 1024 * 1024)}
 
 
 def function(name: str, folder: str | None = None, **kwargs: Any) -> Function:
@@ -230,21 +238,26 @@ text_extractor = function(
 docx_unzip = function(
     "docx-unzip", asynchronous=True,
     environment={"DOCUMENT_BUCKET": documents.bucket.bucket, "DOCX_UPLOAD_BUCKET": docx_uploads.bucket.bucket,
-                 "CONVERT_QUEUE_URL": conversions.queue.url, **archive_limits},
+                 "CONVERT_QUEUE_URL": conversions.queue.url, **archive_limits, **docx_limits},
     access=[docx_uploads.grant_read, lambda g: documents.grant_read(g, "docx-parts/"),
             lambda g: documents.grant_write(g, "docx-parts/"), conversions.grant_send])
 bulk_upload = function(
     "bulk-upload", consumes=bulk_uploads,
     environment={"BULK_UPLOAD_TABLE": bulk_requests.table.name, "STAGING_BUCKET": bulk_staging.bucket.bucket,
                  "DOCUMENT_BUCKET": documents.bucket.bucket, "DOCX_UPLOAD_BUCKET": docx_uploads.bucket.bucket,
-                 "MAX_NESTING_DEPTH": "16", **archive_limits},
+                 "MAX_NESTING_DEPTH": "16", "MAX_RECEIVE_COUNT": str(bulk_uploads.args.max_receive_count),
+                 **archive_limits},
     ephemeral_storage_mb=max(2048, 2 * dp.max_object_mb),
     access=[lambda g: bulk_staging.grant_read(g, "extract/"), documents.grant_read, documents.grant_write,
             docx_uploads.grant_read, docx_uploads.grant_write, bulk_requests.grant_read_write])
 delete_chat = function("delete-chat", consumes=chat_deletions)
+replica = ({"REPLICA_BUCKET": documents.replica.bucket, "REPLICA_REGION": cfg.storage.dr_region}
+           if documents.replica else {})
 delete_document = function(
-    "delete-document", consumes=document_deletions, environment={"DOCUMENT_BUCKET": documents.bucket.bucket},
-    access=[documents.grant_read, documents.grant_delete])
+    "delete-document", consumes=document_deletions,
+    environment={"DOCUMENT_BUCKET": documents.bucket.bucket, **replica},
+    access=[documents.grant_read, documents.grant_delete,
+            *([documents.grant_delete_replica] if documents.replica else [])])
 deleted_item_poller = function(
     "deleted-item-poller", asynchronous=True,
     environment={"SEARCH_QUEUE_URL": search_events.queue.url,
@@ -305,11 +318,12 @@ SERVICE_ACCESS = {
         documents.grant_read, documents.grant_write, documents.grant_delete, docx_uploads.grant_write,
         lambda g: bulk_staging.grant_write(g, "extract/"), bulk_requests.grant_read_write,
         frecency.grant_read_write, search_events.grant_send, document_deletions.grant_send,
-        chat_deletions.grant_send, conversions.grant_send, macro_db.grant_connect, cache.grant_connect,
+        chat_deletions.grant_send, conversions.grant_send, text_extraction.grant_send, contacts_queue.grant_send,
+        notifications.grant_send, macro_db.grant_connect, cache.grant_connect,
         lambda g: app_secrets.grant_read(g, "jwt_secret_key", "internal_api_key",
                                          "document_storage_permissions_key")],
     "connection-gateway": [
-        connections.grant_read_write, frecency.grant_read_write, cache.grant_connect,
+        connections.grant_read_write, frecency.grant_read_write, cache.grant_connect, contacts_queue.grant_send,
         lambda g: app_secrets.grant_read(g, "jwt_secret_key", "internal_api_key")],
     "search-processing-service": [
         search_events.grant_consume, search.grant_http, documents.grant_read, macro_db.grant_connect,

@@ -277,20 +277,18 @@ class DocumentBucket(pulumi.ComponentResource):
     def _objects(self, prefix: str | None) -> pulumi.Output[str]:
         return pulumi.Output.concat(self.bucket.arn, "/", prefix or "", "*")
 
-    def _list(self, grants: iam.Grants, sid: str, actions: list[str], prefix: str | None) -> None:
-        condition = {"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None
-        grants.allow(sid, actions, [self.bucket.arn], condition)
-
     def _grant_key(self, grants: iam.Grants, *, encrypt: bool) -> None:
         if self.args.kms_key_arn is not None:
             grant_decrypt(grants, self.args.kms_key_arn, "s3", self.args.region,
                           f"{self._name} objects{' write' if encrypt else ''}", encrypt=encrypt)
 
     def grant_read(self, grants: iam.Grants, prefix: str | None = None) -> None:
+        """Read objects (under ``prefix``). Listing is bucket-wide: S3 answers 403 instead of 404 for a missing key
+        unless the caller may list the bucket, and a ``s3:prefix`` condition never matches a GET or HEAD."""
         grants.allow(f"{self._name} read {prefix or 'all'}", ["s3:GetObject", "s3:GetObjectVersion"],
                      [self._objects(prefix)])
         self._grant_key(grants, encrypt=False)
-        self._list(grants, f"{self._name} list {prefix or 'all'}", ["s3:ListBucket"], prefix)
+        grants.allow(f"{self._name} list", ["s3:ListBucket"], [self.bucket.arn])
 
     def grant_write(self, grants: iam.Grants, prefix: str | None = None) -> None:
         grants.allow(f"{self._name} write {prefix or 'all'}", ["s3:PutObject", "s3:AbortMultipartUpload"],
@@ -298,12 +296,22 @@ class DocumentBucket(pulumi.ComponentResource):
         self._grant_key(grants, encrypt=True)
 
     def grant_delete(self, grants: iam.Grants, prefix: str | None = None) -> None:
-        """Delete objects and, in a versioned bucket, every version and delete marker."""
-        actions = ["s3:DeleteObject"] + (["s3:DeleteObjectVersion"] if self.args.versioned else [])
-        grants.allow(f"{self._name} delete {prefix or 'all'}", actions, [self._objects(prefix)])
-        list_actions = ["s3:ListBucket"] + (["s3:ListBucketVersions"] if self.args.versioned else [])
-        self._list(grants, f"{self._name} list versions {prefix or 'all'}", list_actions, prefix)
+        """Delete objects with every version and delete marker (an unversioned object's version is ``null``)."""
+        self._grant_delete_in(grants, self.bucket, self._name, prefix)
 
+    def grant_delete_replica(self, grants: iam.Grants, prefix: str | None = None) -> None:
+        """Delete in the DR replica too: version deletes in the source are never replicated."""
+        if self.replica is None:
+            raise ValueError(f"{self._name}: the bucket has no replica")
+        self._grant_delete_in(grants, self.replica, f"{self._name} replica", prefix)
+
+    @staticmethod
+    def _grant_delete_in(grants: iam.Grants, bucket: aws.s3.Bucket, label: str, prefix: str | None) -> None:
+        grants.allow(f"{label} delete {prefix or 'all'}", ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                     [pulumi.Output.concat(bucket.arn, "/", prefix or "", "*")])
+        condition = {"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None
+        grants.allow(f"{label} list versions {prefix or 'all'}", ["s3:ListBucket", "s3:ListBucketVersions"],
+                     [bucket.arn], condition)
 
 def _lifecycle_rule(rule: LifecycleRule) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
     expiration = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components._options import child
+from components._options import child, stateful
 from infra import iam
 
 ALARM_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
@@ -26,6 +26,8 @@ class EncryptedTopicArgs:
     emails: tuple[str, ...] = ()
     """Each address gets an email subscription it must confirm."""
     key_deletion_window_days: int = 30
+    protect: bool = False
+    """Protect and retain the key (prod)."""
 
 
 class EncryptedTopic(pulumi.ComponentResource):
@@ -42,7 +44,7 @@ class EncryptedTopic(pulumi.ComponentResource):
         ])
         self.key = aws.kms.Key(f"{name}-key", description=f"Encrypts the {args.topic_name} topic",
                                enable_key_rotation=True, deletion_window_in_days=args.key_deletion_window_days,
-                               policy=key_policy, opts=child(self))
+                               policy=key_policy, opts=stateful(self, args.protect))
         aws.kms.Alias(f"{name}-key-alias", name=f"alias/{args.topic_name}", target_key_id=self.key.key_id,
                       opts=child(self))
         self.topic = aws.sns.Topic(f"{name}-topic", name=args.topic_name, kms_master_key_id=self.key.arn,

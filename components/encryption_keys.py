@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components._options import child
+from components._options import child, stateful
 from infra import iam
 
 
@@ -25,6 +25,9 @@ class EncryptionKeysArgs:
     dr_region: str | None = None
     """Also create a document key in this region for the cross-region replica."""
     deletion_window_days: int = 30
+    protect: bool = False
+    """Protect and retain the keys (prod): deleting one would make every object, secret or log it encrypts
+    unreadable once the deletion window ends."""
 
 
 class EncryptionKeys(pulumi.ComponentResource):
@@ -60,7 +63,7 @@ class EncryptionKeys(pulumi.ComponentResource):
         key = aws.kms.Key(f"{self._name}-{purpose}", description=f"Encrypts {what} ({self.args.stack})",
                           enable_key_rotation=True, deletion_window_in_days=self.args.deletion_window_days,
                           policy=iam.key_policy(self.args.account_id, service_statements or []), **regional,
-                          opts=child(self))
+                          opts=stateful(self, self.args.protect))
         aws.kms.Alias(f"{self._name}-{purpose}-alias", name=f"alias/macro-{purpose}-{self.args.stack}",
                       target_key_id=key.key_id, **regional, opts=child(self))
         return key

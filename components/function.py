@@ -170,6 +170,9 @@ class Function(pulumi.ComponentResource):
         if not artifacts.artifact_path(args.function).exists():
             pulumi.log.warn(f"{args.function}: no artifact at {artifacts.artifact_path(args.function)}; "
                             "run `make build` before `pulumi up`")
+        elif artifacts.is_stale(args.function):
+            pulumi.log.warn(f"{args.function}: the artifact was built from other sources than those on disk; "
+                            "run `make build` before `pulumi up`, or this deploys the old code")
         self.register_outputs({"function_name": self.function.name, "function_arn": self.function.arn})
 
     def _grant_basics(self) -> None:

@@ -17,7 +17,7 @@ from components._options import child, stateful
 from components.alarms import AlarmSpec, metric_alarm
 from components.encryption_keys import grant_decrypt
 from components.network import Network
-from components.secrets import SecretSettings, create_secret, grant_secret_read
+from components.secrets import SecretSettings, create_secret, create_secret_with_version, grant_secret_read
 from infra import iam
 from infra.config import DatabaseConfig
 
@@ -152,7 +152,7 @@ class MacroDatabase(pulumi.ComponentResource):
         credentials = pulumi.Output.all(self.password.result, self.instance.address).apply(
             lambda v: json.dumps({"username": args.username, "password": v[0], "engine": "postgres",
                                   "host": v[1], "port": PORT, "dbname": args.db_name}))
-        self.credentials_secret = create_secret(
+        self.credentials_secret, self.credentials_version = create_secret_with_version(
             self, f"{name}-credentials", args.secrets, key=f"{args.identifier.replace('-', '_')}_credentials",
             description=f"Master credentials of {identifier} (JSON: username, password, engine, host, port, dbname)",
             value=credentials, rotated=args.rotated)
@@ -166,6 +166,7 @@ class MacroDatabase(pulumi.ComponentResource):
 
         self.proxy = None
         self.proxy_url_secret = None
+        self.proxy_target: aws.rds.ProxyTarget | None = None
         if db.proxy:
             self._build_proxy(name, identifier, net)
 
@@ -198,9 +199,9 @@ class MacroDatabase(pulumi.ComponentResource):
             f"{name}-proxy-target-group", db_proxy_name=self.proxy.name,
             connection_pool_config={"max_connections_percent": 90, "max_idle_connections_percent": 50,
                                     "connection_borrow_timeout": 120}, opts=child(self))
-        aws.rds.ProxyTarget(f"{name}-proxy-target", db_proxy_name=self.proxy.name,
-                            target_group_name=target_group.name, db_instance_identifier=self.instance.identifier,
-                            opts=child(self))
+        self.proxy_target = aws.rds.ProxyTarget(
+            f"{name}-proxy-target", db_proxy_name=self.proxy.name, target_group_name=target_group.name,
+            db_instance_identifier=self.instance.identifier, opts=child(self))
         if args.proxy_url_secret_key:
             self.proxy_url_secret = create_secret(
                 self, f"{name}-proxy-url", args.secrets, key=args.proxy_url_secret_key,
@@ -255,10 +256,13 @@ class MacroDatabase(pulumi.ComponentResource):
         """Rotate the credentials every ``days`` with the rotation function (after its invoke permission)."""
         if not self.args.rotated:
             raise ValueError(f"{self._name}: set rotated=True so Pulumi does not undo rotations")
+        # Rotation starts at once: the credentials must be stored and the database (and its proxy) reachable.
+        ready: list[pulumi.Resource] = [permission, self.instance]
+        ready += [r for r in (self.credentials_version, self.proxy_target) if r is not None]
         return aws.secretsmanager.SecretRotation(
             f"{self._name}-credentials-rotation", secret_id=self.credentials_secret.id,
             rotation_lambda_arn=function_arn, rotation_rules={"automatically_after_days": days},
-            opts=child(self, depends_on=[permission]))
+            opts=child(self, depends_on=ready))
 
     @property
     def client_url_secret(self) -> aws.secretsmanager.Secret:

@@ -152,7 +152,10 @@ class Network(pulumi.ComponentResource):
         """A security group that admits ``port`` only from the named groups (never from a CIDR) and sends only the
         listed egress. Rules are separate resources, never inline, so the two styles are not mixed."""
         owner = parent or self
-        group = aws.ec2.SecurityGroup(name, name=name, description=description, vpc_id=self.vpc.id,
+        # The logical name carries the owner's prefix (children are named after their component); the physical
+        # name stays as given.
+        logical = name if name.startswith(owner._name) else f"{owner._name}-{name}"
+        group = aws.ec2.SecurityGroup(logical, name=name, description=description, vpc_id=self.vpc.id,
                                       tags={"Name": name}, opts=child(owner))
         for source in allowed_from:
             if port is None:
@@ -160,7 +163,7 @@ class Network(pulumi.ComponentResource):
             self.admit(group, source, port, owner=owner)
         for i, rule in enumerate(egress):
             aws.vpc.SecurityGroupEgressRule(
-                f"{name}-egress-{i}", security_group_id=group.id, ip_protocol="tcp", from_port=rule.port,
+                f"{logical}-egress-{i}", security_group_id=group.id, ip_protocol="tcp", from_port=rule.port,
                 to_port=rule.port, cidr_ipv4=rule.cidr, description=rule.description, opts=child(owner))
         return group
 

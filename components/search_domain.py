@@ -97,8 +97,10 @@ class SearchDomain(pulumi.ComponentResource):
 
         depends: list[pulumi.Resource] = [log_policy]
         if args.settings.create_service_linked_role:
+            # One role per account, shared by every domain: kept when this stack goes, or other stacks' domains break.
             depends.append(aws.iam.ServiceLinkedRole(
-                f"{name}-service-linked-role", aws_service_name="opensearchservice.amazonaws.com", opts=child(self)))
+                f"{name}-service-linked-role", aws_service_name="opensearchservice.amazonaws.com",
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True)))
 
         domain_arn = pulumi.Output.concat("arn:aws:es:", args.region, ":", args.account_id, ":domain/",
                                           args.domain_name)
@@ -140,12 +142,14 @@ class SearchDomain(pulumi.ComponentResource):
         topic = args.alarm_topic_arn
         specs = [
             ("red", "ClusterStatus.red", 1, "GreaterThanOrEqualToThreshold", "a primary shard is unassigned"),
-            ("yellow", "ClusterStatus.yellow", 1, "GreaterThanOrEqualToThreshold", "a replica shard is unassigned"),
             ("snapshot", "AutomatedSnapshotFailure", 1, "GreaterThanOrEqualToThreshold",
              "the automated snapshot failed"),
             ("jvm", "JVMMemoryPressure", args.jvm_pressure_alarm_percent, "GreaterThanOrEqualToThreshold",
              "JVM memory pressure is high"),
         ]
+        if args.settings.data_nodes > 1:  # a single node can never place replicas: yellow would never clear
+            specs.append(("yellow", "ClusterStatus.yellow", 1, "GreaterThanOrEqualToThreshold",
+                          "a replica shard is unassigned"))
         self.alarms = [
             metric_alarm(self, f"{name}-{key}-alarm", AlarmSpec(
                 name=f"{args.domain_name}-{key}", description=f"{args.domain_name}: {text}.", namespace="AWS/ES",
@@ -162,7 +166,11 @@ class SearchDomain(pulumi.ComponentResource):
                                "master_password_secret_arn": self.master_password_secret.arn})
 
     def grant_http(self, grants: iam.Grants) -> None:
-        """Signed HTTP access to the domain and read access to the master user's secret."""
+        """SigV4-signed HTTP access to the domain; inside, fine-grained access control maps the role to an
+        OpenSearch role (see README). Services never get the master user's password."""
         grants.allow(f"query {self.args.domain_name}", HTTP_ACTIONS,
                      [pulumi.Output.concat(self.domain.arn, "/*")])
+
+    def grant_admin(self, grants: iam.Grants) -> None:
+        """The master user's secret, for the operators' role mapping and administration."""
         grant_secret_read(grants, self.master_password_secret.arn, "opensearch master password", self.args.secrets)

@@ -31,6 +31,15 @@ class SecretSettings:
 def create_secret(parent: pulumi.Resource, logical_name: str, settings: SecretSettings, *, key: str,
                   description: str, value: pulumi.Input[str] | None,
                   rotated: bool = False) -> aws.secretsmanager.Secret:
+    """See :func:`create_secret_with_version`; for callers that need only the secret."""
+    return create_secret_with_version(parent, logical_name, settings, key=key, description=description, value=value,
+                                      rotated=rotated)[0]
+
+
+def create_secret_with_version(
+        parent: pulumi.Resource, logical_name: str, settings: SecretSettings, *, key: str, description: str,
+        value: pulumi.Input[str] | None, rotated: bool = False,
+) -> tuple[aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion | None]:
     """A secret and, when the value is known to the program, its version. ``value=None`` leaves the secret empty for
     an operator (``pulumi config set --secret``), so the stack still deploys. A ``rotated`` secret's value is
     written once: afterwards its rotation function owns it."""
@@ -42,9 +51,10 @@ def create_secret(parent: pulumi.Resource, logical_name: str, settings: SecretSe
         opts = child(parent)
         if rotated:
             opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["secretString"]))
-        aws.secretsmanager.SecretVersion(f"{logical_name}-value", secret_id=secret.id,
-                                         secret_string=pulumi.Output.secret(value), opts=opts)
-    return secret
+        version = aws.secretsmanager.SecretVersion(f"{logical_name}-value", secret_id=secret.id,
+                                                   secret_string=pulumi.Output.secret(value), opts=opts)
+        return secret, version
+    return secret, None
 
 
 def grant_secret_read(grants: iam.Grants, secret_arn: pulumi.Input[str], label: str,

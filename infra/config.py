@@ -12,10 +12,11 @@ The loader takes a plain ``get_object(section)`` callable so tests can feed dict
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +100,8 @@ class SearchConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class DatabaseConfig:
-    engine_version: str = "16.8"
+    engine_version: str = "16"
+    """A major version (RDS picks the current minor and upgrades it; a pinned minor fails once RDS retires it)."""
     instance_class: str = "db.t4g.large"
     allocated_storage_gb: int = 50
     max_allocated_storage_gb: int = 200
@@ -161,7 +163,7 @@ class FunctionSettings:
 
 _FUNCTION_DEFAULTS: dict[str, FunctionSettings] = {
     "text_extractor": FunctionSettings(memory_mb=1024, timeout_seconds=300, batch_size=1),
-    "docx_unzip": FunctionSettings(memory_mb=512, timeout_seconds=60),
+    "docx_unzip": FunctionSettings(memory_mb=1024, timeout_seconds=60),
     "bulk_upload": FunctionSettings(memory_mb=2048, timeout_seconds=300, batch_size=1),
     "delete_chat": FunctionSettings(memory_mb=256, timeout_seconds=30, batch_size=5),
     "delete_document": FunctionSettings(memory_mb=256, timeout_seconds=300, batch_size=1),
@@ -179,7 +181,7 @@ class DataPlaneConfig:
     max_object_mb: int = 100
     """Largest document the extractor and unzip functions read."""
     max_pages: int = 2000
-    max_decompressed_mb: int = 512
+    max_decompressed_mb: int = 256
     """Cap on the total uncompressed size of an archive's (or OOXML document's) entries."""
     max_archive_entries: int = 10000
     max_compression_ratio: int = 100
@@ -399,7 +401,8 @@ def _search(s: _Section) -> SearchConfig:
 
 def _database(s: _Section, defaults: DatabaseConfig) -> DatabaseConfig:
     cfg = DatabaseConfig(
-        engine_version=s.string("engineVersion", defaults.engine_version, pattern=r"1[3-9](\.\d+)?", hint="16.8"),
+        engine_version=s.string("engineVersion", defaults.engine_version, pattern=r"1[3-9](\.\d+)?",
+                                hint="16 (or a minor such as 16.8)"),
         instance_class=s.string("instanceClass", defaults.instance_class, pattern=r"db\.[a-z0-9]+\.[a-z0-9]+",
                              hint="db.t4g.large"),
         allocated_storage_gb=s.integer("allocatedStorageGb", defaults.allocated_storage_gb, minimum=20, maximum=65536),
@@ -482,7 +485,7 @@ def _data_plane(s: _Section) -> DataPlaneConfig:
         functions=functions,
         max_object_mb=s.integer("maxObjectMb", 100, minimum=1, maximum=5120),
         max_pages=s.integer("maxPages", 2000, minimum=1),
-        max_decompressed_mb=s.integer("maxDecompressedMb", 512, minimum=1, maximum=8192),
+        max_decompressed_mb=s.integer("maxDecompressedMb", 256, minimum=1, maximum=8192),
         max_archive_entries=s.integer("maxArchiveEntries", 10000, minimum=1),
         max_compression_ratio=s.integer("maxCompressionRatio", 100, minimum=2),
         deleted_item_min_age_days=s.integer("deletedItemMinAgeDays", 30, minimum=1),
@@ -559,6 +562,10 @@ def _cross_checks(cfg: StackConfig) -> None:
     def fail(key: str, problem: str, fix: str) -> None:
         raise ConfigError(f"{PROJECT}:{key} {problem} (stack {cfg.stack}). Fix: {fix}")
 
+    if cfg.alarms.search_free_storage_mb >= cfg.search.ebs_size_gb * 1024:
+        fail("alarms.searchFreeStorageMb", f"must be below the node's storage, search.ebsSizeGb "
+             f"({cfg.search.ebs_size_gb} GB), or the alarm never clears",
+             f"pulumi config set --path 'alarms.searchFreeStorageMb' {cfg.search.ebs_size_gb * 1024 // 5}")
     if cfg.is_production:
         if not cfg.protect:
             fail("protect", "must be true in prod: stateful resources must survive an accidental destroy",
@@ -582,6 +589,25 @@ def _cross_checks(cfg: StackConfig) -> None:
     if cfg.search.zone_awareness and not cfg.search.dedicated_masters and cfg.is_production:
         fail("search.dedicatedMasters", "must be true in prod with zone awareness (Opensearch.11)",
              "pulumi config set --path 'search.dedicatedMasters' true --stack prod")
+
+
+TOP_LEVEL_KEYS = frozenset({
+    "environment", "protect", "logRetentionDays", "network", "storage", "tables", "search", "database",
+    "contactsDatabase", "cache", "alarms", "secrets", "dataPlane", "services",
+    # secret values, set with `pulumi config set --secret` (read by the program, not by this module)
+    "fusionauthClientId", "githubWebhookSecret", "githubSyncAppPem",
+})
+
+
+def check_known_keys(stack: str, keys: Iterable[str]) -> None:
+    """A misspelled top-level key would otherwise be ignored and its section silently take the defaults."""
+    for key in sorted(keys):
+        namespace, _, name = key.partition(":")
+        if namespace == PROJECT and name not in TOP_LEVEL_KEYS:
+            close = difflib.get_close_matches(name, TOP_LEVEL_KEYS, n=1)
+            known = ", ".join(sorted(TOP_LEVEL_KEYS))
+            hint = f"did you mean {PROJECT}:{close[0]}?" if close else f"known keys: {known}"
+            raise ConfigError(f"{key} is not a known setting (stack {stack}). Fix: remove it; {hint}")
 
 
 def raw_values(get: Callable[[str], str | None]) -> Callable[[str], Any]:

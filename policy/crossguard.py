@@ -125,9 +125,24 @@ def stack_validation(rule: Rule):  # noqa: ANN201
     return validate
 
 
+def exceptions_validation(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Show every finding the design accepts, with its reason, as an advisory (never blocking) message."""
+    from policy.rules import evaluate
+
+    for waiver in evaluate(stack_from_args(args)).exceptions_applied:
+        report_violation(f"accepted [{waiver.rule_id}] {waiver.resource_type} '{waiver.resource_name}': "
+                         f"{waiver.reason}", None)
+
+
+EXCEPTIONS_POLICY = "design-exceptions"
+
+
 def build_policies() -> list[Policy]:
-    """One CrossGuard policy per rule: mandatory rules block, advisory rules warn."""
-    policies: list[Policy] = []
+    """One CrossGuard policy per rule (mandatory rules block, advisory rules warn), plus an advisory policy that lists
+    the exceptions this design accepts, so every preview shows them."""
+    policies: list[Policy] = [StackValidationPolicy(
+        name=EXCEPTIONS_POLICY, description="Findings this design accepts, each with its reason (policy/exceptions.py)",
+        enforcement_level=EnforcementLevel.ADVISORY, validate=exceptions_validation)]
     seen: set[str] = set()
     for rule in RULES.values():
         name = policy_name(rule.id)

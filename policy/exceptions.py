@@ -34,7 +34,8 @@ EXCEPTIONS: tuple[DesignException, ...] = (
         reason="DOCX uploads expire after 1 day; versioning adds nothing (S3.14 does not fit staging/DOCX buckets)"),
     DesignException(
         rule_id="S3.14", resources="*attachment*", stacks=("dev", "prod"),
-        reason="email attachments expire after 1 day by design; the expiry is the deletion mechanism"),
+        reason="email attachments are deleted by the attachment cleanup function once their message is deleted, with "
+               "a lifecycle expiry as the backstop; old versions would only keep deleted attachments"),
     DesignException(
         rule_id="S3.14", resources="*log*", stacks=("dev", "prod"),
         reason="the access-log bucket is append-only and expired by lifecycle; it is not replicated"),
@@ -43,7 +44,7 @@ EXCEPTIONS: tuple[DesignException, ...] = (
         reason="the DR replica is written only by the replication role; its server access logs would need a second "
                "log bucket in the DR region and would record nothing but replication writes"),
     DesignException(
-        rule_id="CKV2_AWS_5", resources="services-sg-*", stacks=("dev", "prod"),
+        rule_id="CKV2_AWS_5", resources="*-services-sg-*", stacks=("dev", "prod"),
         reason="the client group for the platform's ECS services, exported as service_security_group_id; the "
                "services are deployed from their own repositories and attach it there"),
     DesignException(

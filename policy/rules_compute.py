@@ -153,7 +153,8 @@ def queue_name(r: ResourceRecord, stack: str) -> Iterator[str]:
 
 
 def _mapping_parts(stack: StackRecords, m: ResourceRecord) -> tuple[ResourceRecord | None, ResourceRecord | None]:
-    q = resolve(stack, m.inputs.get("eventSourceArn"), [T.QUEUE])
+    # At a first preview the queue ARN is unknown; the mapping's dependency on the queue still names it.
+    q = resolve(stack, m.inputs.get("eventSourceArn"), [T.QUEUE], via=m)
     fn = resolve(stack, m.inputs.get("functionName"), [T.FUNCTION], via=m)
     return q, fn
 

@@ -16,7 +16,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, unknown_checking_proxy
 
-from policy.crossguard import build_policies, plain, policy_name, stack_from_args
+from policy.crossguard import EXCEPTIONS_POLICY, build_policies, plain, policy_name, stack_from_args
 from policy.rules import RULES
 from tests.policy._examples import QUEUE, build
 
@@ -43,7 +43,7 @@ def _validate(policy, args) -> list[str]:
 
 
 def test_one_policy_per_rule_with_enforcement(policies):
-    assert len(policies) == len(RULES)
+    assert len(policies) == len(RULES) + 1  # plus the advisory list of accepted exceptions
     for rule in RULES.values():
         p = policies[policy_name(rule.id)]
         assert isinstance(p, StackValidationPolicy if rule.is_stack_rule else ResourceValidationPolicy)
@@ -109,6 +109,16 @@ def test_exceptions_apply_inside_the_pack(policies):
     other = PolicyResource("aws:s3/bucket:Bucket", {"bucket": "x"}, "urn:pulumi:dev::p::aws:s3/bucket:Bucket::docs",
                            "docs", _opts(), None, None, [], {})
     assert len(_validate(policies["s3-14"], StackValidationArgs([other]))) == 1
+
+
+def test_the_pack_shows_accepted_exceptions_with_their_reason(policies):
+    p = policies[EXCEPTIONS_POLICY]
+    assert p.enforcement_level == EnforcementLevel.ADVISORY
+    bucket = PolicyResource("aws:s3/bucket:Bucket", {"bucket": "bulk-upload-staging-dev"},
+                            "urn:pulumi:dev::p::aws:s3/bucket:Bucket::staging-bucket", "staging-bucket", _opts(),
+                            None, None, [], {})
+    shown = _validate(p, StackValidationArgs([bucket]))
+    assert any(m.startswith("accepted [S3.14]") and "staging-bucket" in m and "short-lived" in m for m in shown)
 
 
 def test_pack_entry_point_is_not_imported_by_the_rules():

@@ -121,3 +121,21 @@ def test_env_naming_secrets_by_arn_is_not_a_secret_value() -> None:
     leaky = stack(res(T.FUNCTION, "f", **patch(FUNCTION, "environment.variables.URL_SECRETS", "hunter22hunter")))
     assert not [v for v in evaluate(clean).violations if v.rule_id == "CKV_AWS_45"]
     assert [v for v in evaluate(leaky).violations if v.rule_id == "CKV_AWS_45"]
+
+
+def test_queue_visibility_is_checked_when_the_queue_arn_is_unknown_at_preview() -> None:
+    """A fresh deploy is exactly when AWS rejects a short visibility, and exactly when the ARN is not yet known."""
+    from policy import types as T
+    from policy.rules import evaluate
+    from tests.policy._examples import FUNCTION, QUEUE, res, stack
+
+    def records(visibility: int) -> object:
+        return stack(res(T.QUEUE, "jobs", **{**QUEUE, "visibilityTimeoutSeconds": visibility}),
+                     res(T.FUNCTION, "worker", **{**FUNCTION, "timeout": 60}),
+                     res(T.ESM, "mapping", deps=("jobs", "worker"), eventSourceArn=None, functionName=None,
+                         batchSize=1, functionResponseTypes=["ReportBatchItemFailures"]))
+
+    def fired(visibility: int) -> bool:
+        return any(v.rule_id == "DEPLOY-SQS-VISIBILITY" for v in evaluate(records(visibility)).violations)
+
+    assert fired(30) and not fired(360)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from plan.evaluate import evaluate_stack
 from policy.rules import evaluate
-
-evaluate_module = pytest.importorskip("plan.evaluate")
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_stack_has_no_violations(stack):
-    report = evaluate(evaluate_module.evaluate_stack(stack))
+    report = evaluate(evaluate_stack(stack))
     assert report.ok, "\n" + report.render()

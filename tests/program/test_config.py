@@ -100,3 +100,13 @@ def test_program_reports_config_error_before_any_resource(tmp_path: Any) -> None
     config["macro-infra:search"] = json.dumps({"dataNodes": 4, "zoneCount": 3})
     with pytest.raises(ConfigError, match="search.dataNodes must be a multiple"):
         evaluate_program("prod", config, secrets)
+
+
+def test_a_misspelled_top_level_key_is_an_error_not_silently_ignored() -> None:
+    from plan.evaluate import evaluate_program
+
+    _, config, secrets = read_stack_config("dev")
+    config["macro-infra:netwrok"] = json.dumps({"cidr": "10.9.0.0/16"})
+    with pytest.raises(ConfigError, match=r"macro-infra:netwrok is not a known setting \(stack dev\).*"
+                                          r"did you mean macro-infra:network\?"):
+        evaluate_program("dev", config, secrets)

@@ -255,8 +255,10 @@ def test_every_trust_policy_names_one_service(stack: StackRecords) -> None:
 
 @pytest.mark.parametrize(("function", "expected"), [
     ("delete-document", {"documents": {"s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject",
-                                       "s3:DeleteObjectVersion"}}),
-    ("email-attachment-cleanup", {"email-attachments": {"s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"}}),
+                                       "s3:DeleteObjectVersion"},
+                         "documents-replica": {"s3:DeleteObject", "s3:DeleteObjectVersion"}}),
+    ("email-attachment-cleanup", {"email-attachments": {"s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject",
+                                                        "s3:DeleteObjectVersion"}}),
     ("docx-unzip", {"documents": {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:AbortMultipartUpload"},
                     "docx-upload": {"s3:GetObject", "s3:GetObjectVersion"}}),
 ])
@@ -364,9 +366,14 @@ def test_event_rules_and_schedules(stack: StackRecords) -> None:
 
 def test_data_store_alarms(stack: StackRecords) -> None:
     alarms = {r.inputs["metricName"] for r in stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
-    assert {"CPUUtilization", "FreeStorageSpace", "DatabaseConnections", "ClusterStatus.red", "ClusterStatus.yellow",
+    assert {"CPUUtilization", "FreeStorageSpace", "DatabaseConnections", "ClusterStatus.red",
             "JVMMemoryPressure", "AutomatedSnapshotFailure", "EngineCPUUtilization",
             "DatabaseMemoryUsagePercentage"} <= alarms
+    # a single data node can never place replica shards, so a yellow alarm would never clear in dev
+    assert ("ClusterStatus.yellow" in alarms) is (stack.stack == "prod")
+    storage = stack.named("search-storage-alarm").inputs["threshold"]
+    ebs = stack.named("search-domain").inputs["ebsOptions"]["volumeSize"]
+    assert storage < ebs * 1024, "the free-storage alarm must be able to clear"
     topic = stack.named("on-call-topic").outputs["arn"]
     assert all(a.inputs["alarmActions"] == [topic] for a in stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"))
 
@@ -500,13 +507,18 @@ EXPECTED_ACCESS: dict[str, dict[str, set[str]]] = {
     "delete-chat": {**DB_URL, "delete-chat-handler-queue": CONSUME},
     "delete-document": {**DB_URL, "documents": {"s3:ListBucket", "s3:ListBucketVersions"},
                         "documents/*": READ | {"s3:DeleteObject", "s3:DeleteObjectVersion"},
+                        # version deletes never replicate: the DR replica is cleaned too
+                        "documents-replica": {"s3:ListBucket", "s3:ListBucketVersions"},
+                        "documents-replica/*": {"s3:DeleteObject", "s3:DeleteObjectVersion"},
                         "keys-documents": {"kms:Decrypt"}, "delete-document-handler-queue": CONSUME},
     "deleted-item-poller": {**DB_URL, "search-event-queue": SEND, "delete-document-handler-queue": SEND,
                             "delete-chat-handler-queue": SEND, "deleted-item-poller-failures": {"sqs:SendMessage"}},
     "email-suppression": {**DB_URL, "email-suppression-failures": {"sqs:SendMessage"}},
     "user-link-cleanup": {**DB_URL, "user-link-cleanup-failures": {"sqs:SendMessage"}},
-    "email-attachment-cleanup": {**DB_URL, "email-attachments": {"s3:ListBucket"},
-                                 "email-attachments/*": READ | {"s3:DeleteObject"}, "keys-documents": {"kms:Decrypt"},
+    # list_object_versions / delete with VersionId (``null`` in an unversioned bucket) need the version actions
+    "email-attachment-cleanup": {**DB_URL, "email-attachments": {"s3:ListBucket", "s3:ListBucketVersions"},
+                                 "email-attachments/*": READ | {"s3:DeleteObject", "s3:DeleteObjectVersion"},
+                                 "keys-documents": {"kms:Decrypt"},
                                  "email-attachment-cleanup-failures": {"sqs:SendMessage"}},
 }
 
@@ -529,3 +541,59 @@ def labelled_access(records: StackRecords, policy_name: str) -> dict[str, set[st
 @pytest.mark.parametrize("function", sorted(EXPECTED_ACCESS))
 def test_each_function_role_grants_exactly_what_it_needs(prod: StackRecords, function: str) -> None:
     assert labelled_access(prod, f"{function}-access-policy") == EXPECTED_ACCESS[function]
+
+
+# --- dev and prod differ on purpose ---------------------------------------------------------------------------------
+
+
+def dig(inputs: dict, path: str) -> object:
+    value: object = inputs
+    for part in path.split("."):
+        value = value[int(part)] if isinstance(value, list) else value[part]  # type: ignore[index]
+    return value
+
+
+@pytest.mark.parametrize(("resource", "path", "dev_value", "prod_value"), [
+    ("macrodb-instance", "instanceClass", "db.t4g.micro", "db.r7g.large"),
+    ("macrodb-instance", "allocatedStorage", 20, 100),
+    ("macrodb-instance", "maxAllocatedStorage", 40, 500),
+    ("macrodb-instance", "performanceInsightsEnabled", False, True),
+    ("macrodb-instance", "monitoringInterval", 0, 60),
+    ("contactsdb-instance", "multiAz", False, True),
+    ("contactsdb-instance", "deletionProtection", False, True),
+    ("contactsdb-instance", "skipFinalSnapshot", True, False),
+    ("contactsdb-instance", "instanceClass", "db.t4g.micro", "db.t4g.large"),
+    ("search-domain", "clusterConfig.instanceType", "t3.medium.search", "r7g.large.search"),
+    ("search-domain", "ebsOptions.volumeSize", 20, 200),
+    ("cache-redis", "nodeType", "cache.t4g.micro", "cache.r7g.large"),
+    ("documents-cors", "corsRules.0.allowedOrigins",
+     ["http://localhost:3000", "http://host.local:3000", "https://dev.macro.com"],
+     ["https://macro.com", "https://app.macro.com", "https://chat.macro.com"]),
+    ("network-flow-logs", "retentionInDays", 30, 365),
+    ("keys-documents", None, "absent", "present"),
+    ("macrodb-monitoring-role", None, "absent", "present"),
+    ("access-logs-bucket", None, "absent", "present"),
+    ("search-service-linked-role", None, "present", "absent"),
+])
+def test_dev_and_prod_differ_as_configured(dev: StackRecords, prod: StackRecords, resource: str, path: str | None,
+                                          dev_value: object, prod_value: object) -> None:
+    for records, expected in ((dev, dev_value), (prod, prod_value)):
+        found = [r for r in records if r.name == resource]
+        if path is None:
+            assert ("present" if found else "absent") == expected, f"{records.stack}: {resource}"
+        else:
+            assert len(found) == 1 and dig(found[0].inputs, path) == expected, f"{records.stack}: {resource}.{path}"
+
+
+def test_every_queue_has_a_sender_and_a_consumer(stack: StackRecords) -> None:
+    """A queue nobody may send to, or nobody consumes, is a pipeline that silently does nothing."""
+    granted: dict[str, set[str]] = {}
+    for record in stack.of_type("aws:iam/rolePolicy:RolePolicy"):
+        for resource, actions in actions_on(stack, record.name).items():
+            granted.setdefault(resource, set()).update(actions)
+    for target in stack.of_type("aws:cloudwatch/eventTarget:EventTarget"):
+        granted.setdefault(target.inputs["arn"], set()).add("sqs:SendMessage")
+    for queue in [q for q in stack.of_type("aws:sqs/queue:Queue") if q.inputs.get("redrivePolicy")]:
+        actions = granted.get(queue.outputs["arn"], set())
+        assert "sqs:SendMessage" in actions, f"nobody may send to {queue.inputs['name']}"
+        assert "sqs:ReceiveMessage" in actions, f"nobody consumes {queue.inputs['name']}"
