@@ -30,9 +30,9 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(PY) -m mypy
 
-## Deterministic Lambda artifacts in dist/lambdas (run before pulumi up)
+## Deterministic Lambda artifacts in dist/lambdas (run before pulumi up); BUILD_FLAGS="--python /path/to/python3.13"
 build: $(VENV)/.installed
-	$(PY) tools/build_lambdas.py
+	$(PY) tools/build_lambdas.py $(BUILD_FLAGS)
 
 bench: $(VENV)/.installed
 	$(PY) bench/extract_bench.py
