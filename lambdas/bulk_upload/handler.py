@@ -20,7 +20,10 @@ Per request (``PK=REQUEST#{id}``, ``SK=META`` in ``BULK_UPLOAD_TABLE``):
    ends ``completed``, ``partially_completed`` or ``failed`` with ``error_message``, ``completed_at`` (RFC 3339)
    and ``root_project_id``.
 A message that cannot be parsed, names an unknown request, or meets a transient error raises: it is reported as a
-batch item failure and, after the queue's maxReceiveCount, lands in the DLQ.
+batch item failure and, after the queue's maxReceiveCount, lands in the DLQ. On the last receive
+(``ApproximateReceiveCount`` >= ``MAX_RECEIVE_COUNT``, the queue's maxReceiveCount) a transient error also finishes
+the request as ``failed`` ("being dead-lettered after N attempts"), so a user never waits on ``processing`` forever;
+the failure is still reported, so the message lands in the DLQ for inspection.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ DEFAULT_MAX_OBJECT_BYTES = 400 * 1024 * 1024  # MAX_OBJECT_BYTES: the zip must f
 TERMINAL = {"completed", "partially_completed", "failed"}
 JUNK_NAMES = {".DS_Store", "Thumbs.db"}
 NESTED_ARCHIVES = {"zip", "7z", "rar", "tar", "gz", "tgz", "bz2", "xz", "zst", "jar", "cab"}
+DEFAULT_MAX_RECEIVE_COUNT = 5  # MAX_RECEIVE_COUNT: must equal the queue's redrive maxReceiveCount.
 BATCH_SIZE = 25
 BATCH_ATTEMPTS = 5
 MAX_ERROR_CHARS = 2000
@@ -425,9 +429,52 @@ def extract(zf: zipfile.ZipFile, request: ExtractZip, user_id: str, table: str, 
     return status
 
 
+def mark_dead_lettered(table: str, request_id: str, attempts: int, exc: Exception) -> None:
+    """Finish a request whose message is leaving for the DLQ as ``failed``, unless it already finished."""
+    reason = f"{type(exc).__name__}: {exc}"
+    error = f"bulk upload is being dead-lettered after {attempts} attempts; last error: {reason}"[:MAX_ERROR_CHARS]
+    stamp = now()
+    try:
+        aws.client("dynamodb").update_item(
+            TableName=table,
+            Key=_item({"PK": f"REQUEST#{request_id}", "SK": "META"}),
+            UpdateExpression="SET #s = :failed, error_message = :e, completed_at = :t, updated_at = :t",
+            ConditionExpression="attribute_exists(PK) AND NOT #s IN (:c, :p, :failed)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=_item(
+                {":failed": "failed", ":e": error, ":t": stamp, ":c": "completed", ":p": "partially_completed"}
+            ),
+        )
+    except ClientError as update_error:
+        if update_error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            # The store itself may be what fails; the message still goes to the DLQ, where it can be redriven.
+            logger.exception("dead-lettered bulk upload request could not be marked failed", request_id=request_id)
+        return
+    logger.error("bulk upload request failed: message dead-lettered", request_id=request_id, attempts=attempts)
+
+
+def receive_count(record: SQSRecord) -> int:
+    """``ApproximateReceiveCount``; 0 when absent or malformed (never treated as the last attempt)."""
+    raw = (record.get("attributes") or {}).get("ApproximateReceiveCount")
+    try:
+        return int(str(raw))
+    except ValueError:
+        logger.warning("record has no valid ApproximateReceiveCount", message_id=record.message_id, value=raw)
+        return 0
+
+
 def handle_record(record: SQSRecord) -> None:
     request = parse_message(record, env_str("STAGING_BUCKET"))
-    process_request(request)
+    max_receives = env_int("MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT, minimum=1)
+    try:
+        process_request(request)
+    except BadMessage:
+        raise  # not transient, and it may not name a real request: nothing to mark
+    except Exception as exc:
+        attempts = receive_count(record)
+        if attempts >= max_receives:
+            mark_dead_lettered(env_str("BULK_UPLOAD_TABLE"), request.upload_request_id, attempts, exc)
+        raise
 
 
 @logger.inject_lambda_context

@@ -4,16 +4,22 @@ Message: body = document id, attribute ``document_id``, optional ``user_id`` (th
 application already removed). Order matters for idempotency: objects go first and rows last, so a row that is still
 there means the objects may not be gone yet, and a redelivery finishes the job. A document that is not soft-deleted
 is kept (stale message); an owner that disagrees with ``user_id`` fails the message rather than guess a prefix.
+
+Disaster-recovery replica: replication copies new versions and delete markers, but never the deletion of a specific
+version, so the replica would keep deleted documents forever. With ``REPLICA_BUCKET`` and ``REPLICA_REGION`` set
+(both or neither), the same prefix is purged there too, with a client for the replica's region.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from core import db, s3
 from core.batch import BadMessage, attribute, item_id, process_sqs
-from core.config import env_str
+from core.config import ConfigError, env_str
 from core.keys import document_prefix
 from core.logging import logger
 
@@ -31,7 +37,43 @@ _ROW_DELETES = (
 )
 
 
-def delete_document(conn: Any, bucket: str, document_id: str, user_id: str | None, message_id: str) -> str:
+@dataclass(frozen=True)
+class Replica:
+    bucket: str
+    region: str
+
+    @classmethod
+    def from_env(cls) -> Replica | None:
+        """The replica from ``REPLICA_BUCKET``/``REPLICA_REGION``; None when neither is set (stack without one)."""
+        bucket, region = (os.environ.get(name, "").strip() for name in ("REPLICA_BUCKET", "REPLICA_REGION"))
+        if not bucket and not region:
+            return None
+        if not bucket or not region:
+            missing = "REPLICA_BUCKET" if not bucket else "REPLICA_REGION"
+            raise ConfigError(f"environment variable {missing} is required when the other replica variable is set")
+        return cls(bucket, region)
+
+
+def delete_objects(bucket: str, replica: Replica | None, prefix: str) -> int:
+    """Every version under ``prefix``: source bucket first, then the replica; returns how many were deleted.
+
+    Source first: once the source versions are gone, replication has nothing left to copy, so the replica purge
+    that follows also catches versions that were still replicating (replica first would let a late replication
+    recreate the copy after its purge, and the message would succeed and never come back; in practice documents
+    sit soft-deleted for DELETED_ITEM_MIN_AGE_DAYS first, so replication has long finished). If the replica purge
+    fails, the record fails with the rows still in place, so the redelivery knows the owner, finds the source
+    already empty (a no-op) and retries only the replica. Until then the document is gone from everything the
+    application reads; only the DR copy lingers, and a record that keeps failing ends in the DLQ, which alarms.
+    """
+    removed = s3.delete_all_versions(bucket, prefix)
+    if replica is not None:
+        removed += s3.delete_all_versions(replica.bucket, prefix, region=replica.region)
+    return removed
+
+
+def delete_document(
+    conn: Any, bucket: str, document_id: str, user_id: str | None, message_id: str, replica: Replica | None = None
+) -> str:
     """Returns ``deleted``, ``absent`` (nothing left to do) or ``not_soft_deleted``."""
     with db.transaction(conn) as cur:
         cur.execute('SELECT owner, "deletedAt" FROM "Document" WHERE id = %s', (document_id,))
@@ -47,8 +89,11 @@ def delete_document(conn: Any, bucket: str, document_id: str, user_id: str | Non
     else:
         owner = user_id
 
-    removed = s3.delete_all_versions(bucket, document_prefix(owner, document_id))
-    logger.info("document objects deleted", extra={"document_id": document_id, "versions": removed})
+    removed = delete_objects(bucket, replica, document_prefix(owner, document_id))
+    logger.info(
+        "document objects deleted",
+        extra={"document_id": document_id, "versions": removed, "replica": replica.bucket if replica else None},
+    )
     if row is None:
         return "deleted"
     with db.transaction(conn) as cur:
@@ -65,12 +110,13 @@ def delete_document(conn: Any, bucket: str, document_id: str, user_id: str | Non
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bucket = env_str("DOCUMENT_BUCKET")
+    replica = Replica.from_env()
     with db.connection() as conn:
 
         def record_handler(record: SQSRecord) -> None:
             document_id = item_id(record, "document_id")
             user_id = attribute(record, "user_id", required=False)
-            outcome = delete_document(conn, bucket, document_id, user_id, record.message_id)
+            outcome = delete_document(conn, bucket, document_id, user_id, record.message_id, replica)
             log = logger.warning if outcome == "not_soft_deleted" else logger.info
             log(
                 "delete document",

@@ -106,14 +106,14 @@ def eventbridge_body(rid: str, bucket: str = STAGING) -> str:
     )
 
 
-def sqs_event(*bodies: str) -> dict:
+def sqs_event(*bodies: str, receive_count: int = 1) -> dict:
     return {
         "Records": [
             {
                 "messageId": f"m-{i}",
                 "receiptHandle": f"r-{i}",
                 "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
+                "attributes": {"ApproximateReceiveCount": str(receive_count)},
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
@@ -125,8 +125,8 @@ def sqs_event(*bodies: str) -> dict:
     }
 
 
-def run(lambda_context, *bodies: str) -> list[str]:
-    result = bulk.handler(sqs_event(*bodies), lambda_context)
+def run(lambda_context, *bodies: str, receive_count: int = 1) -> list[str]:
+    result = bulk.handler(sqs_event(*bodies, receive_count=receive_count), lambda_context)
     return [f["itemIdentifier"] for f in result["batchItemFailures"]]
 
 
@@ -307,3 +307,35 @@ def test_batch_put_retries_unprocessed_items_and_gives_up(env, monkeypatch):
     monkeypatch.setattr(ddb, "batch_write_item", lambda RequestItems: {"UnprocessedItems": RequestItems})  # noqa: N803
     with pytest.raises(RuntimeError, match="unprocessed"):
         bulk.batch_put(TABLE, items[:3], sleep=lambda s: None)
+
+
+def test_last_receive_with_a_transient_error_fails_the_request_and_dead_letters(env, lambda_context, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    rid = new_request(make_zip({"a.txt": b"a"}))
+    s3 = aws.client("s3")
+
+    def unavailable(*args, **kwargs):
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "try later"}}, "GetObject")
+
+    monkeypatch.setattr(s3, "download_file", unavailable)
+    body = eventbridge_body(rid)
+    assert run(lambda_context, body, receive_count=bulk.DEFAULT_MAX_RECEIVE_COUNT - 1) == ["m-0"]
+    assert meta(rid)["status"] == "processing"  # receives left: the next one may succeed
+
+    assert run(lambda_context, body, receive_count=bulk.DEFAULT_MAX_RECEIVE_COUNT) == ["m-0"]  # still to the DLQ
+    request = meta(rid)
+    assert request["status"] == "failed"
+    assert "dead-lettered after 5 attempts" in request["error_message"]
+    assert "ServiceUnavailable" in request["error_message"]
+    datetime.fromisoformat(request["completed_at"])
+
+    monkeypatch.setenv("MAX_RECEIVE_COUNT", "2")  # the program's setting wins over the default
+    other = new_request(make_zip({"a.txt": b"a"}))
+    assert run(lambda_context, eventbridge_body(other), receive_count=2) == ["m-0"]
+    assert "dead-lettered after 2 attempts" in meta(other)["error_message"]
+
+    unknown = str(uuid.uuid4())  # not transient and no request: nothing is written
+    assert run(lambda_context, eventbridge_body(unknown), receive_count=5) == ["m-0"]
+    got = aws.client("dynamodb").get_item(TableName=TABLE, Key=bulk._item({"PK": f"REQUEST#{unknown}", "SK": "META"}))
+    assert "Item" not in got

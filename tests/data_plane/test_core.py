@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from core import config, db, keys, secrets
+from core import config, db, keys, s3, secrets
 
 
 def test_env_int_default_value_and_errors(monkeypatch):
@@ -98,3 +98,23 @@ def test_tls_is_the_default_and_bad_urls_are_named(pg, monkeypatch):
     monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
     with pytest.raises(config.ConfigError, match="DATABASE_SECRET_ARN"):
         db.connect()
+
+
+def test_delete_all_versions_on_an_unversioned_bucket(make_bucket):
+    """The attachments bucket is unversioned: versions are listed with id "null" and deleting version "null" works."""
+    bucket = make_bucket("attachments-unversioned-test")
+    client = boto3.client("s3", region_name="us-east-1")
+    for key in ("msg1/a.pdf", "msg1/b.png", "msg10/a.pdf"):
+        client.put_object(Bucket=bucket, Key=key, Body=b"x")
+    client.put_object(Bucket=bucket, Key="msg1/a.pdf", Body=b"overwritten")  # unversioned: replaces, no new version
+    listed = client.list_object_versions(Bucket=bucket, Prefix="msg1/")
+    versions = sorted((v["Key"], v["VersionId"]) for v in listed["Versions"])
+    assert versions == [("msg1/a.pdf", "null"), ("msg1/b.png", "null")]
+    assert "DeleteMarkers" not in listed
+
+    assert s3.delete_all_versions(bucket, "msg1/a.pdf", exact_key=True) == 1
+    assert s3.delete_all_versions(bucket, "msg1/") == 1
+    assert s3.delete_all_versions(bucket, "msg1/") == 0  # idempotent
+    remaining = client.list_objects_v2(Bucket=bucket)["Contents"]
+    assert [o["Key"] for o in remaining] == ["msg10/a.pdf"]
+    assert "Versions" not in client.list_object_versions(Bucket=bucket, Prefix="msg1/")
