@@ -294,9 +294,11 @@ for topic in (ses_bounces, ses_complaints):
 # EventBridge: object events and schedules. Each target retries and dead-letters.
 extract_on_upload = EventRule("text-extractor-trigger", EventRuleArgs(
     rule_name="text-extractor-rule", stack=stack, account_id=account_id, alarm_topic_arn=alarm_topic,
-    description="New documents (not temp files, not DOCX parts) to the text extractor",
-    event_pattern=object_created_pattern(documents.bucket.bucket, [
-        {"anything-but": {"wildcard": ["temp_files/*", "docx-parts/*"]}}])), in_account)
+    description="New documents (not temp files) to the text extractor",
+    # EventBridge's anything-but takes one prefix; DOCX parts (docx-parts/{sha256}) do not have a document key's
+    # shape, and the extractor ignores such keys on EventBridge events.
+    event_pattern=object_created_pattern(documents.bucket.bucket, [{"anything-but": {"prefix": "temp_files/"}}])),
+    in_account)
 extract_on_upload.send_to_function(text_extractor)
 bulk_on_upload = EventRule("bulk-upload-trigger", EventRuleArgs(
     rule_name="bulk-upload-rule", stack=stack, account_id=account_id, alarm_topic_arn=alarm_topic,
