@@ -12,7 +12,7 @@ import pytest
 from core.config import ConfigError
 from text_extractor.handler import handler, part_id
 
-from tests.data_plane.test_text_extractor_extract import (
+from tests.data_plane.documents import (
     ENTITY_BOMB,
     encrypt_pdf,
     make_docx,
