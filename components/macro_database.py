@@ -17,7 +17,7 @@ from components._options import child, stateful
 from components.alarms import AlarmSpec, metric_alarm
 from components.encryption_keys import grant_decrypt
 from components.network import Network
-from components.secrets import SecretSettings, create_secret, create_secret_with_version, grant_secret_read
+from components.secrets import SecretSettings, create_secret_with_version, grant_secret_read
 from infra import iam
 from infra.config import DatabaseConfig
 
@@ -158,11 +158,13 @@ class MacroDatabase(pulumi.ComponentResource):
             value=credentials, rotated=args.rotated)
 
         self.url_secret = None
+        self.url_versions: list[aws.secretsmanager.SecretVersion] = []
         if args.url_secret_key:
-            self.url_secret = create_secret(
+            self.url_secret, url_version = create_secret_with_version(
                 self, f"{name}-url", args.secrets, key=args.url_secret_key,
                 description=f"Direct connection URL of {identifier} (DATABASE_URL)",
                 value=_url(args, self.password.result, self.instance.address), rotated=args.rotated)
+            self.url_versions += [url_version] if url_version else []
 
         self.proxy = None
         self.proxy_url_secret = None
@@ -203,10 +205,11 @@ class MacroDatabase(pulumi.ComponentResource):
             f"{name}-proxy-target", db_proxy_name=self.proxy.name, target_group_name=target_group.name,
             db_instance_identifier=self.instance.identifier, opts=child(self))
         if args.proxy_url_secret_key:
-            self.proxy_url_secret = create_secret(
+            self.proxy_url_secret, proxy_url_version = create_secret_with_version(
                 self, f"{name}-proxy-url", args.secrets, key=args.proxy_url_secret_key,
                 description=f"Connection URL of {identifier} through its RDS Proxy (DATABASE_URL_PROXY)",
                 value=_url(args, self.password.result, self.proxy.endpoint), rotated=args.rotated)
+            self.url_versions += [proxy_url_version] if proxy_url_version else []
 
     def _alarms(self, name: str, identifier: str) -> None:
         t = self.args.thresholds
@@ -256,8 +259,9 @@ class MacroDatabase(pulumi.ComponentResource):
         """Rotate the credentials every ``days`` with the rotation function (after its invoke permission)."""
         if not self.args.rotated:
             raise ValueError(f"{self._name}: set rotated=True so Pulumi does not undo rotations")
-        # Rotation starts at once: the credentials must be stored and the database (and its proxy) reachable.
-        ready: list[pulumi.Resource] = [permission, self.instance]
+        # Rotation starts at once and ends by rewriting the URL secrets: the credentials and every URL must already be
+        # stored (a URL written after it would restore the old password), the database and its proxy reachable.
+        ready: list[pulumi.Resource] = [permission, self.instance, *self.url_versions]
         ready += [r for r in (self.credentials_version, self.proxy_target) if r is not None]
         return aws.secretsmanager.SecretRotation(
             f"{self._name}-credentials-rotation", secret_id=self.credentials_secret.id,

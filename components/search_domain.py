@@ -56,6 +56,14 @@ class SearchDomainArgs:
                              f"{self.settings.zone_count} zones")
 
 
+SERVICE_LINKED_ROLE = "AWSServiceRoleForAmazonOpenSearchService"
+
+
+def _service_linked_role_exists() -> bool:
+    roles = aws.iam.get_roles(name_regex=f"^{SERVICE_LINKED_ROLE}$", path_prefix="/aws-service-role/")
+    return SERVICE_LINKED_ROLE in (roles.names or [])
+
+
 class SearchDomain(pulumi.ComponentResource):
     domain: aws.opensearch.Domain
     security_group: aws.ec2.SecurityGroup
@@ -96,17 +104,23 @@ class SearchDomain(pulumi.ComponentResource):
             }]), opts=child(self))
 
         depends: list[pulumi.Resource] = [log_policy]
-        if args.settings.create_service_linked_role:
-            # One role per account, shared by every domain: kept when this stack goes, or other stacks' domains break.
+        if not _service_linked_role_exists():
+            # A VPC domain needs this account-wide role (deploy rule 24), and creating it fails once it exists. The
+            # first stack deployed into an account creates it; it is kept when that stack goes (other stacks' domains
+            # use it), and from the next `up` on the program sees it and no longer declares it (Pulumi then forgets
+            # it without deleting it).
             depends.append(aws.iam.ServiceLinkedRole(
                 f"{name}-service-linked-role", aws_service_name="opensearchservice.amazonaws.com",
                 opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True)))
 
         domain_arn = pulumi.Output.concat("arn:aws:es:", args.region, ":", args.account_id, ":domain/",
                                           args.domain_name)
+        # Fine-grained access control with the internal user database authenticates every request as macrouser or
+        # another internal user (HTTP basic auth). An access policy that names IAM principals would refuse those
+        # unsigned requests at the edge, so the policy admits any principal, for HTTP actions on this domain only,
+        # and the domain is reachable only inside the VPC from the named security groups (rule Opensearch.ACCESS).
         access_policy = iam.document([{
-            "Sid": "AccountHttpAccess", "Effect": "Allow",
-            "Principal": {"AWS": pulumi.Output.concat("arn:aws:iam::", args.account_id, ":root")},
+            "Sid": "HttpThroughFineGrainedAccessControl", "Effect": "Allow", "Principal": {"AWS": "*"},
             "Action": HTTP_ACTIONS, "Resource": pulumi.Output.concat(domain_arn, "/*"),
         }])
 
@@ -166,11 +180,8 @@ class SearchDomain(pulumi.ComponentResource):
                                "master_password_secret_arn": self.master_password_secret.arn})
 
     def grant_http(self, grants: iam.Grants) -> None:
-        """SigV4-signed HTTP access to the domain; inside, fine-grained access control maps the role to an
-        OpenSearch role (see README). Services never get the master user's password."""
+        """HTTP access to the domain as ``macrouser`` (the seed's model: the password from Secrets Manager), plus the
+        IAM actions for SigV4-signed requests once a role is mapped inside the domain."""
         grants.allow(f"query {self.args.domain_name}", HTTP_ACTIONS,
                      [pulumi.Output.concat(self.domain.arn, "/*")])
-
-    def grant_admin(self, grants: iam.Grants) -> None:
-        """The master user's secret, for the operators' role mapping and administration."""
         grant_secret_read(grants, self.master_password_secret.arn, "opensearch master password", self.args.secrets)

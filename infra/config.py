@@ -89,9 +89,6 @@ class SearchConfig:
     master_type: str = "r7g.large.search"
     master_count: int = 3
     ebs_size_gb: int = 200
-    create_service_linked_role: bool = False
-    """Create ``AWSServiceRoleForAmazonOpenSearchService``; only in an account that has never had it
-    (deploy rule 24)."""
 
     @property
     def zone_awareness(self) -> bool:
@@ -385,7 +382,6 @@ def _search(s: _Section) -> SearchConfig:
                           hint="r7g.large.search"),
         master_count=s.integer("masterCount", 3, minimum=3, maximum=5),
         ebs_size_gb=s.integer("ebsSizeGb", 200, minimum=10, maximum=3584),
-        create_service_linked_role=s.flag("createServiceLinkedRole", False),
     )
     if cfg.instance_type.split(".")[0] in ("t2", "m3", "r3"):
         s.fail("instanceType", "has no encryption at rest, which fine-grained access control needs (deploy rule 23)")
@@ -562,6 +558,10 @@ def _cross_checks(cfg: StackConfig) -> None:
     def fail(key: str, problem: str, fix: str) -> None:
         raise ConfigError(f"{PROJECT}:{key} {problem} (stack {cfg.stack}). Fix: {fix}")
 
+    if not cfg.database.proxy:
+        fail("database.proxy", "must be true: the data-plane functions connect to MacroDB through its RDS Proxy, whose "
+             "certificate the Lambda trust store verifies (the instance's RDS CA is not in it)",
+             f"pulumi config set --path 'database.proxy' true --stack {cfg.stack}")
     if cfg.alarms.search_free_storage_mb >= cfg.search.ebs_size_gb * 1024:
         fail("alarms.searchFreeStorageMb", f"must be below the node's storage, search.ebsSizeGb "
              f"({cfg.search.ebs_size_gb} GB), or the alarm never clears",

@@ -182,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\nCompliance")
         print("\n".join(f"  {line}" for line in lines))
     if opts.diff:
-        other = evaluate_stack(opts.diff)
+        try:
+            other = evaluate_stack(opts.diff)
+        except (ConfigError, StackConfigFileError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         print(f"\nDifferences {opts.stack} -> {opts.diff}")
         print("\n".join(f"  {line}" for line in diff(records, other)) or "  (none)")
     if opts.json:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import runpy
 import sys
 import threading
@@ -67,7 +68,9 @@ class PlatformMocks(pulumi_mocks.Mocks):
     """Echo inputs and add the computed fields AWS would return (ARNs, URLs, endpoints, generated values), so checks
     inside ``apply`` and references between resources see real-looking values instead of ``None``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, iam_roles: tuple[str, ...] = ()) -> None:
+        self.iam_roles = iam_roles
+        """Roles the mocked account already has (``aws.iam.get_roles`` finds them); a new account has none."""
         # Registrations run on a thread pool, so results are handed to the monitor by (type, name), never "last".
         self.created: dict[tuple[str, str], tuple[pulumi_mocks.MockResourceArgs, dict[str, Any]]] = {}
         self._lock = threading.Lock()
@@ -140,6 +143,11 @@ class PlatformMocks(pulumi_mocks.Mocks):
         if token == "aws:index/getRegion:getRegion":
             return {"name": REGION, "region": REGION, "id": REGION, "endpoint": f"ec2.{REGION}.amazonaws.com",
                     "description": "US East (N. Virginia)"}
+        if token == "aws:iam/getRoles:getRoles":
+            pattern = re.compile(args.args.get("nameRegex") or ".*")
+            names = [n for n in self.iam_roles if pattern.search(n)]
+            return {"names": names, "arns": [f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/{n}" for n in names],
+                    "id": "roles"}
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         raise NotImplementedError(f"the offline plan has no mock for the call {token}; add one to PlatformMocks.call")
@@ -208,11 +216,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def evaluate_program(stack: str, config: dict[str, str], secret_keys: list[str], *, project: str = "macro-infra",
-                     program: Path = ROOT / "__main__.py") -> StackRecords:
+                     program: Path = ROOT / "__main__.py", mocks: PlatformMocks | None = None) -> StackRecords:
     """Run the program once for ``stack`` with ``config`` (engine-style ``project:key`` strings) and record it."""
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config, secret_keys)
-    mocks = PlatformMocks()
+    mocks = mocks or PlatformMocks()
     monitor = RecordingMonitor(mocks)
     pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     settings.SETTINGS.rpc_manager.clear()

@@ -145,6 +145,19 @@ def os_fgac(r: ResourceRecord, stack: str) -> Iterator[str]:
         yield "allows anonymous access"
 
 
+@resource_rule("Opensearch.ACCESS", "An access policy open to every principal needs a VPC endpoint and FGAC",
+               types=[T.DOMAIN], fix="keep the domain in the VPC (vpc_options) with fine-grained access control on, "
+                                     "or name the principals in access_policies")
+def os_open_policy(r: ResourceRecord, stack: str) -> Iterator[str]:
+    policy = known_str(r.inputs.get("accessPolicies"))
+    if policy is None or not re.search(r'"Principal"\s*:\s*(\{\s*"AWS"\s*:\s*)?"\*"', policy):
+        return
+    if not as_list(get(r.inputs, "vpcOptions.subnetIds", [])):
+        yield "admits every principal on a public endpoint"
+    elif not is_true(get(r.inputs, "advancedSecurityOptions.enabled")):
+        yield "admits every principal without fine-grained access control"
+
+
 TLS_POLICIES = {"Policy-Min-TLS-1-2-PFS-2023-10", "Policy-Min-TLS-1-2-2019-07"}
 
 

@@ -79,6 +79,9 @@ def test_every_differing_setting_is_written_in_both_files() -> None:
     ({"dataPlane__deletedItemPollerSchedule": "rate(1 hours)"},
      "macro-infra:dataPlane.deletedItemPollerSchedule must look like"),
     ({"search__dataNodes": "three"}, "macro-infra:search.dataNodes must be a whole number"),
+    ({"database__proxy": False}, "macro-infra:database.proxy must be true"),
+    ({"alarms__searchFreeStorageMb": 300000},
+     "macro-infra:alarms.searchFreeStorageMb must be below the node's storage"),
 ])
 def test_bad_config_names_key_stack_and_fix(override: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as caught:

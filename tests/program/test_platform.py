@@ -459,7 +459,10 @@ def test_database_credentials_rotate_in_prod_only(dev: StackRecords, prod: Stack
         assert rotation.inputs["rotationRules"]["automaticallyAfterDays"] <= 90
         permission = prod.named(f"{identifier}-rotation-invoke-from-secrets-manager")
         assert permission.inputs["principal"] == "secretsmanager.amazonaws.com"
-        assert permission.urn in rotation.dependencies
+        # Rotation starts at once: it must wait for what it reads and for every secret it will rewrite.
+        before = [permission.name, f"{db}-instance", f"{db}-credentials-value", f"{db}-url-value"]
+        before += [f"{db}-proxy-url-value", f"{db}-proxy-target"] if db == "macrodb" else []
+        assert {prod.named(name).urn for name in before} <= set(rotation.dependencies)
         hosts = json.loads(function.inputs["environment"]["variables"]["URL_SECRETS"])
         assert prod.named(f"{db}-url").outputs["arn"] in hosts
         assert "DATABASE_SECRET_ARN" not in function.inputs["environment"]["variables"]
@@ -573,7 +576,6 @@ def dig(inputs: dict, path: str) -> object:
     ("keys-documents", None, "absent", "present"),
     ("macrodb-monitoring-role", None, "absent", "present"),
     ("access-logs-bucket", None, "absent", "present"),
-    ("search-service-linked-role", None, "present", "absent"),
 ])
 def test_dev_and_prod_differ_as_configured(dev: StackRecords, prod: StackRecords, resource: str, path: str | None,
                                           dev_value: object, prod_value: object) -> None:
@@ -597,3 +599,17 @@ def test_every_queue_has_a_sender_and_a_consumer(stack: StackRecords) -> None:
         actions = granted.get(queue.outputs["arn"], set())
         assert "sqs:SendMessage" in actions, f"nobody may send to {queue.inputs['name']}"
         assert "sqs:ReceiveMessage" in actions, f"nobody consumes {queue.inputs['name']}"
+
+
+def test_the_opensearch_service_linked_role_is_created_only_where_it_is_missing() -> None:
+    """A new account gets the role from its first stack (deploy rule 24); once it exists no stack declares it, so a
+    later stack, or a redeploy after `pulumi destroy`, never fails with "role already exists"."""
+    from plan.evaluate import PlatformMocks, evaluate_program, read_stack_config
+
+    _, config, secret_keys = read_stack_config("dev")
+    fresh = evaluate_program("dev", config, secret_keys)
+    role = fresh.named("search-service-linked-role", "aws:iam/serviceLinkedRole:ServiceLinkedRole")
+    assert role.retain_on_delete and role.urn in fresh.named("search-domain").dependencies
+    existing = evaluate_program("dev", config, secret_keys, mocks=PlatformMocks(
+        iam_roles=("AWSServiceRoleForAmazonOpenSearchService",)))
+    assert not existing.of_type("aws:iam/serviceLinkedRole:ServiceLinkedRole")
