@@ -64,6 +64,42 @@ def read_stack_config(stack: str, root: Path = ROOT) -> tuple[str, dict[str, str
     return project, config, secret_keys
 
 
+# ARNs in each service's real shape, so policies and references built from them look like AWS's.
+ARN_TEMPLATES: dict[str, str] = {
+    "aws:s3/bucket:Bucket": "arn:aws:s3:::{name}",
+    "aws:sqs/queue:Queue": "arn:aws:sqs:{region}:{account}:{name}",
+    "aws:iam/role:Role": "arn:aws:iam::{account}:role/{name}",
+    "aws:iam/policy:Policy": "arn:aws:iam::{account}:policy/{name}",
+    "aws:secretsmanager/secret:Secret": "arn:aws:secretsmanager:{region}:{account}:secret:{name}-AbCdEf",
+    "aws:kms/key:Key": "arn:aws:kms:{region}:{account}:key/key-{name}",
+    "aws:lambda/function:Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "aws:cloudwatch/logGroup:LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}",
+    "aws:opensearch/domain:Domain": "arn:aws:es:{region}:{account}:domain/{name}",
+    "aws:dynamodb/table:Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
+    "aws:ecs/cluster:Cluster": "arn:aws:ecs:{region}:{account}:cluster/{name}",
+    "aws:sns/topic:Topic": "arn:aws:sns:{region}:{account}:{name}",
+    "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
+}
+# Other computed outputs the program reads (endpoints, URLs, ids).
+COMPUTED_OUTPUTS: dict[str, dict[str, str]] = {
+    "aws:s3/bucket:Bucket": {"bucket": "{name}", "bucketRegionalDomainName": "{name}.s3.{region}.amazonaws.com"},
+    "aws:sqs/queue:Queue": {"url": "https://sqs.{region}.amazonaws.com/{account}/{name}"},
+    "aws:iam/role:Role": {"uniqueId": "AROA{name}"},
+    "aws:kms/key:Key": {"keyId": "key-{name}"},
+    "aws:lambda/function:Function": {
+        "qualifiedArn": "{arn}:1", "version": "1",
+        "invokeArn": "arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations"},
+    "aws:opensearch/domain:Domain": {"endpoint": "vpc-{name}.{region}.es.amazonaws.com"},
+    "aws:rds/instance:Instance": {"address": "{name}.mock.{region}.rds.amazonaws.com", "identifier": "{name}",
+                                  "endpoint": "{name}.mock.{region}.rds.amazonaws.com:5432",
+                                  "resourceId": "db-{name}"},
+    "aws:rds/proxy:Proxy": {"endpoint": "{name}.proxy-mock.{region}.rds.amazonaws.com"},
+    "aws:elasticache/replicationGroup:ReplicationGroup": {
+        "primaryEndpointAddress": "master.{name}.mock.use1.cache.amazonaws.com",
+        "readerEndpointAddress": "replica.{name}.mock.use1.cache.amazonaws.com"},
+}
+
+
 class PlatformMocks(pulumi_mocks.Mocks):
     """Echo inputs and add the computed fields AWS would return (ARNs, URLs, endpoints, generated values), so checks
     inside ``apply`` and references between resources see real-looking values instead of ``None``."""
@@ -84,46 +120,13 @@ class PlatformMocks(pulumi_mocks.Mocks):
         outputs.setdefault("arn", f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{typ.split(':')[-1].lower()}/{physical}")
         if "name" not in outputs and typ.startswith("aws:"):
             outputs["name"] = physical
-        if typ == "aws:s3/bucket:Bucket":
-            outputs.update(bucket=physical, arn=f"arn:aws:s3:::{physical}",
-                           bucketRegionalDomainName=f"{physical}.s3.{REGION}.amazonaws.com")
-        elif typ == "aws:sqs/queue:Queue":
-            outputs.update(arn=f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{physical}",
-                           url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{physical}")
-        elif typ == "aws:iam/role:Role":
-            outputs.update(arn=f"arn:aws:iam::{ACCOUNT_ID}:role/{physical}", uniqueId=f"AROA{physical.upper()}")
-        elif typ == "aws:iam/policy:Policy":
-            outputs.update(arn=f"arn:aws:iam::{ACCOUNT_ID}:policy/{physical}")
-        elif typ == "aws:secretsmanager/secret:Secret":
-            outputs.update(arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{physical}-AbCdEf")
-        elif typ == "aws:kms/key:Key":
-            resource_id = f"key-{physical}"
-            outputs.update(keyId=resource_id, arn=f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{resource_id}")
-        elif typ == "aws:lambda/function:Function":
-            arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{physical}"
-            outputs.update(arn=arn, qualifiedArn=f"{arn}:1", version="1",
-                           invokeArn=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations")
-        elif typ == "aws:cloudwatch/logGroup:LogGroup":
-            outputs.update(arn=f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{physical}")
-        elif typ == "aws:opensearch/domain:Domain":
-            outputs.update(endpoint=f"vpc-{physical}.{REGION}.es.amazonaws.com",
-                           arn=f"arn:aws:es:{REGION}:{ACCOUNT_ID}:domain/{physical}")
-        elif typ == "aws:rds/instance:Instance":
-            outputs.update(address=f"{physical}.mock.{REGION}.rds.amazonaws.com", identifier=physical,
-                           endpoint=f"{physical}.mock.{REGION}.rds.amazonaws.com:5432", resourceId=f"db-{physical}")
-        elif typ == "aws:rds/proxy:Proxy":
-            outputs.update(endpoint=f"{physical}.proxy-mock.{REGION}.rds.amazonaws.com")
-        elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":
-            outputs.update(primaryEndpointAddress=f"master.{physical}.mock.use1.cache.amazonaws.com",
-                           readerEndpointAddress=f"replica.{physical}.mock.use1.cache.amazonaws.com")
-        elif typ == "aws:dynamodb/table:Table":
-            outputs.update(arn=f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{physical}")
-        elif typ == "aws:ecs/cluster:Cluster":
-            outputs.update(arn=f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/{physical}")
-        elif typ == "aws:sns/topic:Topic":
-            outputs.update(arn=f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{physical}")
-        elif typ == "aws:cloudwatch/eventRule:EventRule":
-            outputs.update(arn=f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{physical}")
+        template = ARN_TEMPLATES.get(typ)
+        if template is not None:
+            outputs["arn"] = template.format(region=REGION, account=ACCOUNT_ID, name=physical)
+        outputs.update({key: value.format(region=REGION, account=ACCOUNT_ID, name=physical, arn=outputs["arn"])
+                        for key, value in COMPUTED_OUTPUTS.get(typ, {}).items()})
+        if typ == "aws:kms/key:Key":
+            resource_id = outputs["keyId"]
         elif typ == "aws:route53/healthCheck:HealthCheck":
             resource_id = f"hc-{physical}"
         elif typ.startswith("random:"):
