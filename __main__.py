@@ -33,7 +33,6 @@ from components.secrets import SecretSettings
 from components.service_role import ServiceRole, ServiceRoleArgs
 from components.table import GlobalIndex, Table, TableArgs
 from infra.config import PROJECT, DatabaseConfig, StackConfig, check_known_keys, load, raw_values
-from infra.iam import key_policy
 
 # --- Configuration: validated before any resource exists ------------------------------------------------------------
 stack = pulumi.get_stack()
@@ -202,11 +201,6 @@ app_secrets = PlatformSecrets("app-secrets", PlatformSecretsArgs(
 
 # --- Data plane: nine functions and their triggers -------------------------------------------------------------------
 dp = cfg.data_plane
-data_plane_key = aws.kms.Key(
-    "data-plane-key", description=f"Encrypts the data-plane functions' environment ({stack})",
-    enable_key_rotation=True, deletion_window_in_days=30, policy=key_policy(account_id),
-    opts=pulumi.ResourceOptions.merge(in_account, pulumi.ResourceOptions(protect=cfg.protect,
-                                                                         retain_on_delete=cfg.protect)))
 database_url = {"DATABASE_SECRET_ARN": macro_db.client_url_secret.arn}
 archive_limits = {"MAX_ARCHIVE_ENTRIES": str(dp.max_archive_entries),
                   "MAX_TOTAL_BYTES": str(dp.max_decompressed_mb * 1024 * 1024),
@@ -226,7 +220,7 @@ def function(name: str, folder: str | None = None, **kwargs: Any) -> Function:
         function=folder, stack=stack, settings=functions[folder], log_retention_days=cfg.log_retention_days,
         log_kms_key_arn=logs_key, secret_settings=secret_settings, alarm_topic_arn=alarm_topic, vpc=in_vpc,
         tracing=dp.tracing, duration_alarm_percent=cfg.alarms.function_duration_percent,
-        kms_key_arn=data_plane_key.arn, **kwargs), in_account)
+        kms_key_arn=keys.functions.arn, **kwargs), in_account)
 
 
 text_extractor = function(

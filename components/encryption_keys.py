@@ -1,7 +1,7 @@
-"""The platform's customer-managed KMS keys: one for secrets, one for log groups, one for document objects (and its
-twin in the DR region for the replica). Each key's policy admits the account's IAM administrators and only the AWS
-service that encrypts with it; principals that read data get ``kms:Decrypt`` from the grant helpers of the data's owner,
-limited to that service with ``kms:ViaService``.
+"""The platform's customer-managed KMS keys: secrets, log groups, the functions' environment, and document objects
+(with a twin in the DR region for the replica). Each key's policy admits the account's IAM administrators and only
+the AWS service that encrypts with it; principals that read data get ``kms:Decrypt`` from the grant helpers of the
+data's owner, limited to that service with ``kms:ViaService``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class EncryptionKeysArgs:
 class EncryptionKeys(pulumi.ComponentResource):
     secrets: aws.kms.Key
     logs: aws.kms.Key
+    functions: aws.kms.Key
     documents: aws.kms.Key | None
     documents_replica: aws.kms.Key | None
 
@@ -50,6 +51,7 @@ class EncryptionKeys(pulumi.ComponentResource):
             "Resource": "*",
             "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
         }])
+        self.functions = self._key("functions", "the data-plane functions' environment variables")
         self.documents = self._key("documents", "document objects in S3") if args.documents else None
         self.documents_replica = None
         if args.documents and args.dr_region:

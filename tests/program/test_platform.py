@@ -301,7 +301,7 @@ def test_functions_runtime_architecture_and_log_group_first(stack: StackRecords)
         vpc = stack.named(f"{name}-vpc-access", "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
         assert vpc.urn in function.dependencies, "ENI permissions before the function"
         assert len(function.inputs["vpcConfig"]["subnetIds"]) == 3
-        assert function.inputs["kmsKeyArn"] == stack.named("data-plane-key").outputs["arn"]
+        assert function.inputs["kmsKeyArn"] == stack.named("keys-functions").outputs["arn"]
 
 
 def test_function_settings_and_tracing_by_stack(dev: StackRecords, prod: StackRecords) -> None:
