@@ -10,10 +10,10 @@ Every refusal is an ``ExtractionError`` subclass with a ``reason`` fit for a sta
 
 OOXML text is read by a lexical scanner (one compiled regular expression over each part's UTF-8 bytes), not a tree
 parser. Measured on the corpus (bench/README.md): building an ElementTree is barely faster than python-docx, and
-expat alone, with no handlers, already costs more than the 5x target allows; the scanner is ~4.5-6x python-docx's
-paragraphs-only idiom, ~9x python-docx reading the same scope (tables, headers) and ~13x docx2txt, finding 100 % of
-their words. It is safe because it only ever *reads* character data: a part with a
-DTD (the only way to declare entities, internal or external) is refused before scanning, only the five predefined
+expat alone, with no handlers, already costs more than the 5x target allows; the scanner is ~5.8-6.6x python-docx's
+paragraphs-only idiom, ~10-11.5x python-docx reading the same scope (tables, headers) and ~16-18x docx2txt,
+finding 100 % of their words. It is safe because it only ever *reads* character data: a part with a DTD (the
+only way to declare entities, internal or external) is refused before scanning, only the five predefined
 entities and character references are expanded, and archives go through ``core.safe_zip`` (ratio, size, entry and
 path checks; reads capped by the declared size). Malformed XML yields best-effort text rather than an error, which
 is what a search index wants; small structural parts (relationships, workbook, presentation) are parsed with
@@ -417,25 +417,32 @@ def _prefix_pattern(prefixes: tuple[bytes, ...]) -> bytes:
 def _runs_regex(prefixes: tuple[bytes, ...], mc_prefixes: tuple[bytes, ...]) -> re.Pattern[bytes]:
     p = _prefix_pattern(prefixes)
     mc = _prefix_pattern(mc_prefixes)
-    # One pass over the part; every tag is tried against these alternatives, so they are few and each starts with
-    # a distinct literal (sre rejects a branch on its first character). Measured: a looser first draft was 3x
-    # slower, and each extra full pass (a substring test included) costs ~10 % on large parts.
+    # One pass over the part; every "<" is a candidate (~500k in a 12 MB table-heavy part), so what the engine does
+    # per candidate is the cost. sre skips an alternative without entering it only if the alternative *starts with a
+    # literal or a character class*; one that starts with a group is entered (a costly jump) for every tag. So each
+    # alternative starts with a literal and its capture comes after it. Only the truthiness of groups 2-7 is used,
+    # so each captures one character of its token. Measured: 40 -> 23 ms on that part versus capturing whole tokens.
+    # tests/data_plane/test_text_extractor_extract.py pins the token stream against the plain spelling of this
+    # grammar (`<w:t[ attrs]>text</w:t>` | `<w:tab/>` | `<w:br`/`<w:cr` | `</w:p>` | `</mc:Fallback>` |
+    # `<mc:Fallback[ attrs]>` | `<!`).
     return re.compile(
         b"<(?:"
         + p
-        + rb"(?:t(?:\s[^>]*)?>([^<]*)</"  # 1: run text (a self-closing <w:t/> never reaches "</w:t>")
+        + b"(?:t(?:"
+        + rb"(?:>|\s[^>]*>)([^<]*)</"  # 1: run text (a self-closing <w:t/> never reaches "</w:t>")
         + p
-        + rb"t>|(tab\s*/>)"  # 2: a tab character; <w:tab w:val=.. w:pos=../> are tab *stops* and do not match
-        + rb"|((?:br|cr)\b))"  # 3: line break
-        + b"|/(?:("
+        + rb"t>|a(b)\s*/>)"  # 2: a tab character; <w:tab w:val=.. w:pos=../> are tab *stops* and do not match
+        + rb"|[bc](r)\b)"  # 3: line break (<w:br>, <w:cr>)
+        + b"|/(?:"
         + p
-        + b"p>)|("  # 4: end of paragraph
+        + b"p(>)|"  # 4: end of paragraph
         + mc
-        + b"Fallback>))"  # 5: end of a markup-compatibility fallback
-        + b"|("
+        + b"Fallback(>))|"  # 5: end of a markup-compatibility fallback
         + mc
-        + rb"Fallback(?:\s[^>]*)?>)"  # 6: start of a fallback: it repeats the Choice content (text box as VML)
-        + b"|(!))"  # 7: comment, CDATA or DTD syntax: handled by a second, slower pass
+        + rb"Fallback(?:\s[^>]*)?(>)"  # 6: start of a fallback: it repeats the Choice content (text box as VML)
+        # 7: comment, CDATA or DTD syntax: handled by a second, slower pass. The lookbehind captures the "!" just
+        # matched, so the group is non-empty even when "<!" ends the part.
+        + b"|!(?<=(!)))"
     )
 
 

@@ -4,9 +4,12 @@ structures that trip naive extractors, and hostile input that must end in a type
 from __future__ import annotations
 
 import io
+import random
+import re
 import zipfile
 
 import pytest
+from text_extractor import extract
 from text_extractor.extract import (
     CorruptDocument,
     EncryptedDocument,
@@ -250,3 +253,105 @@ def test_unsupported_xml_encoding_is_refused():
     data = make_zip({"word/document.xml": '<?xml version="1.0" encoding="cp037"?><w:document/>'})
     with pytest.raises(CorruptDocument, match="encoding"):
         extract_text(data, "x.docx")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The run scanner's regex is spelled for speed (every alternative starts with a literal, captures are one character);
+# these pin it to the plain spelling of the same grammar, token for token.
+
+
+def _plain_runs_regex(prefixes: tuple[bytes, ...], mc_prefixes: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    """The readable reference: one capture group per whole token, in _collect_runs' order."""
+    p = extract._prefix_pattern(prefixes)
+    mc = extract._prefix_pattern(mc_prefixes)
+    return re.compile(
+        b"<(?:" + p + rb"(?:t(?:\s[^>]*)?>([^<]*)</" + p + rb"t>|(tab\s*/>)|((?:br|cr)\b))"
+        b"|/(?:(" + p + b"p>)|(" + mc + b"Fallback>))"
+        b"|(" + mc + rb"Fallback(?:\s[^>]*)?>)"
+        b"|(!))"
+    )
+
+
+_FRAGMENTS = [
+    "<{w}t>word</{w}t>",
+    '<{w}t xml:space="preserve"> spaced </{w}t>',
+    "<{w}t\t>tab attr</{w}t>",
+    "<{w}t >",
+    "<{w}t/>",
+    "<{w}t>",
+    "</{w}t>",
+    "<{w}t a='<'>",
+    "<{w}tbl>",
+    "<{w}tc>",
+    "<{w}tabs>",
+    "</{w}tabs>",
+    "<{w}tab/>",
+    "<{w}tab />",
+    "<{w}tab>",
+    '<{w}tab {w}val="left" {w}pos="720"/>',
+    "<{w}br/>",
+    '<{w}br {w}type="page"/>',
+    "<{w}cr/>",
+    "<{w}brx/>",
+    "<{w}p>",
+    "</{w}p>",
+    "</{w}pPr>",
+    "<{w}r>",
+    "</{w}r>",
+    "<{m}AlternateContent>",
+    "<{m}Choice>",
+    "</{m}Choice>",
+    "<{m}Fallback>",
+    '<{m}Fallback x="1">',
+    "</{m}Fallback>",
+    "<{m}Fallbacks>",
+    "<!-- <{w}t>hidden</{w}t> -->",
+    "<![CDATA[a<b]]>",
+    "<!",
+    "<",
+    ">",
+    "&amp;",
+    "text",
+    " ",
+    "\n",
+]
+
+
+def _tokens(regex: re.Pattern[bytes], xml: bytes) -> list[tuple]:
+    return [(groups[0], *map(bool, groups[1:])) for groups in regex.findall(xml)]
+
+
+@pytest.mark.parametrize(
+    ("prefixes", "mc_prefixes"),
+    [((b"w",), (b"mc",)), ((b"",), (b"mc",)), ((b"a", b"w"), (b"mc", b"ve")), ((b"w",), (b"", b"mc"))],
+)
+def test_run_regex_tokens_match_the_plain_spelling(prefixes, mc_prefixes):
+    fast, plain = extract._runs_regex(prefixes, mc_prefixes), _plain_runs_regex(prefixes, mc_prefixes)
+    rng = random.Random(65649)
+    for _ in range(400):
+        xml = "".join(
+            rng.choice(_FRAGMENTS).format(w=_qualified(rng.choice(prefixes)), m=_qualified(rng.choice(mc_prefixes)))
+            for _ in range(rng.randint(1, 16))
+        ).encode()
+        assert _tokens(fast, xml) == _tokens(plain, xml), xml
+    assert _tokens(fast, b"<w:t>x</w:t><!") == _tokens(plain, b"<w:t>x</w:t><!")  # "<!" ending the part
+
+
+def _qualified(prefix: bytes) -> str:
+    return prefix.decode() + ":" if prefix else ""
+
+
+def test_docx_text_is_the_same_through_the_plain_regex(monkeypatch):
+    box = para(t("in the box"))
+    body = (
+        para(t("one"), "<w:tab/>", t("two"), "<w:br/>", t("three"))
+        + para(
+            f'<mc:AlternateContent><mc:Choice Requires="wps"><w:txbxContent>{box}</w:txbxContent></mc:Choice>'
+            f"<mc:Fallback><w:pict><w:txbxContent>{box}</w:txbxContent></w:pict></mc:Fallback></mc:AlternateContent>"
+        )
+        + para("<!-- <w:t>hidden</w:t> -->", t("visible"), "<w:t><![CDATA[a<b & c]]></w:t>")
+    )
+    data = make_docx(body, headers={"header1.xml": para(t("head"))})
+    fast = extract_text(data, "x.docx")
+    monkeypatch.setattr(extract, "_runs_regex", _plain_runs_regex)
+    assert extract_text(data, "x.docx") == fast == "one\ttwo\nthree\nin the box\n\nvisiblea<b & c\nhead"
