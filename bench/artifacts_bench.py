@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tools import artifacts  # noqa: E402
+from infra import artifacts  # noqa: E402
 from tools.build_lambdas import (  # noqa: E402
     BuildError,
     BuildSettings,

@@ -17,9 +17,8 @@ from components._options import child
 from components.alarms import AlarmSpec, function_alarms, metric_alarm
 from components.queue_with_dlq import QueueWithDLQ
 from components.secrets import SecretSettings, grant_secret_read
-from infra import iam
+from infra import artifacts, iam
 from infra.config import FunctionSettings
-from tools import artifacts
 
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"

@@ -1,1 +1,2 @@
-"""Shared helpers of the program: typed configuration, naming and IAM policy documents. No resources live here."""
+"""Shared helpers: typed configuration, naming, IAM policy documents, artifact identity and the recorded-resource
+types. No resources live here."""

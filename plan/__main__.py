@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from plan.records import ResourceRecord, StackRecords
+from infra.records import ResourceRecord, StackRecords
 
 # The settings worth seeing per type in the tree and the stack diff (dotted paths into camelCase inputs).
 KEY_SETTINGS: dict[str, tuple[str, ...]] = {

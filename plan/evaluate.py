@@ -2,7 +2,7 @@
 
 No Pulumi CLI, AWS account, credentials or network: the stack's config is read from ``Pulumi.<stack>.yaml`` (``secure:``
 values become placeholders), the program runs against :class:`PlatformMocks`, and a recording monitor keeps each
-registration as a :class:`~plan.records.ResourceRecord`. Tests, the rule set and the plan all read these records.
+registration as a :class:`~infra.records.ResourceRecord`. Tests, the rule set and the plan all read these records.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from plan.records import ResourceRecord, StackRecords
+from infra.records import ResourceRecord, StackRecords
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"

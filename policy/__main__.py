@@ -4,7 +4,7 @@ and blocks, so it happens here and nowhere else."""
 import sys
 from pathlib import Path
 
-# The pack runs with policy/ as its working directory; the rules import ``policy.*`` and ``plan.records``.
+# The pack runs with policy/ as its working directory; the rules import ``policy.*`` and ``infra.records``.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402

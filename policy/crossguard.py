@@ -23,7 +23,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from plan.records import ResourceRecord, StackRecords
+from infra.records import ResourceRecord, StackRecords
 from policy.engine import MANDATORY, Rule, make_violation, name_matches
 from policy.exceptions import exceptions_for
 from policy.rules import RULES

@@ -1,6 +1,6 @@
 """The rule machinery: a registry of pure rule functions over recorded resources, and the report they produce.
 
-Rules read ``plan.records`` data only (type token, camelCase inputs, outputs, dependencies), so the same functions run
+Rules read ``infra.records`` data only (type token, camelCase inputs, outputs, dependencies), so the same functions run
 in the tests, in the offline plan and inside the CrossGuard pack. A rule yields one short detail per problem; the
 engine turns it into a one-line message that names the resource and the fix.
 """
@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from plan.records import ResourceRecord, StackRecords
+from infra.records import ResourceRecord, StackRecords
 
 Severity = Literal["mandatory", "advisory"]
 Stacks = Literal["both", "prod"]

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from plan.records import ResourceRecord, StackRecords
+from infra.records import ResourceRecord, StackRecords
 
 
 class _Missing:

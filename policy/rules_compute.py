@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Iterator
 
-from plan.records import ResourceRecord, StackRecords
+from infra.records import ResourceRecord, StackRecords
 from policy import types as T
 from policy.engine import PROD, resource_rule, stack_rule
 from policy.helpers import (

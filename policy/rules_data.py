@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
-from plan.records import ResourceRecord, StackRecords
+from infra.records import ResourceRecord, StackRecords
 from policy import types as T
 from policy.engine import ADVISORY, PROD, resource_rule, stack_rule
 from policy.helpers import MISSING, as_list, get, is_false, is_true, known_str, num, resolve

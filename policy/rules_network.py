@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from plan.records import ResourceRecord, StackRecords
+from infra.records import ResourceRecord, StackRecords
 from policy import types as T
 from policy.engine import PROD, resource_rule, stack_rule
 from policy.helpers import MISSING, as_list, get, is_true, known_str, num, resolve

@@ -45,7 +45,7 @@ from packaging.version import Version
 if __package__ in (None, ""):  # run as a script: make `tools` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.artifacts import (  # noqa: E402
+from infra.artifacts import (  # noqa: E402
     CONSTRAINTS_FILE,
     DIST_DIR,
     LAMBDA_CACHE_TAG,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import artifacts
+from infra import artifacts
 from tools.build_lambdas import (
     PLATFORM_LABEL,
     BuildError,

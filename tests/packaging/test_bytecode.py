@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import artifacts
+from infra import artifacts
 from tools.build_lambdas import (
     _PYC_MEMO,
     BuildError,

@@ -12,7 +12,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tools import artifacts
+from infra import artifacts
 from tools.build_lambdas import MARKER_ENV, PROVIDED_BY_RUNTIME, parse_pins, read_constraints
 
 

@@ -10,7 +10,7 @@ import copy
 import json
 from typing import Any
 
-from plan.records import ResourceRecord, StackRecords
+from infra.records import ResourceRecord, StackRecords
 from policy import types as T
 
 DELETE = object()

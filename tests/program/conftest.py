@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from infra.records import ResourceRecord, StackRecords
 from plan.evaluate import evaluate_stack
-from plan.records import ResourceRecord, StackRecords
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,8 @@ from components.cache import (
     connection_url,
 )
 from components.secrets import SecretSettings
+from infra.records import ResourceRecord, StackRecords
 from plan.evaluate import MOCK_SECRET_MARKER, evaluate_program
-from plan.records import ResourceRecord, StackRecords
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:on-call-test"
 RG = "aws:elasticache/replicationGroup:ReplicationGroup"

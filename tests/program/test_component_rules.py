@@ -11,8 +11,8 @@ import pytest
 from components.document_bucket import LifecycleRule
 from components.queue_with_dlq import QueueWithDLQArgs, visibility_for_consumer
 from infra import iam
+from infra.records import StackRecords
 from plan.evaluate import evaluate_program
-from plan.records import StackRecords
 
 HEADER = '''
 import pulumi

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from infra.records import StackRecords
 from plan.evaluate import MOCK_SECRET_MARKER
-from plan.records import StackRecords
 from tests.program.conftest import child, component, descendants, policy
 
 # --- Provider and topic ---------------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ import re
 import pytest
 
 from components.platform_secrets import EXTERNAL_KEYS, GENERATED_KEYS
+from infra.records import ResourceRecord, StackRecords
 from plan.evaluate import MOCK_SECRET_MARKER
-from plan.records import ResourceRecord, StackRecords
 from tests.program.conftest import policy
 
 SEED_SECRETS = {"macro_db_secret_key", "macro_cache_secret_key", "macro_db_proxy_secret_key", "jwt_secret_key",

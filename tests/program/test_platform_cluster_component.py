@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from components.platform_cluster import PlatformClusterArgs, ServiceAlarmThresholds, health_check_target
+from infra.records import ResourceRecord, StackRecords
 from plan.evaluate import evaluate_program
-from plan.records import ResourceRecord, StackRecords
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:on-call-test"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"

@@ -1,5 +1,7 @@
 """The shape of one recorded resource: what tests, the rule set and the offline plan read.
 
+It lives below both `plan` (which records) and `policy` (which judges), so neither package imports the other for it.
+
 Records are plain data taken from the mock engine's RegisterResource requests, so rules never depend on component
 classes. Input keys are the engine's camelCase names (``visibilityTimeoutSeconds``), as CrossGuard also sees them.
 """
