@@ -6,6 +6,12 @@ source of truth (RDS Proxy authenticates with it); the connection-URL secrets li
 from it in finishSecret, because clients that read a URL would otherwise keep the old password. Single user means the
 old password stops working at setSecret: clients holding it reconnect after re-reading their secret (``core.db``).
 
+First run (seeding): in a stack whose credentials rotate, the program never writes a value into the credentials or
+URL secrets (a Pulumi-managed version could be re-created with a stale password after a refresh), so the first rotation
+finds no AWSCURRENT value. createSecret then builds the credentials from the instance's description
+(``DB_INSTANCE_IDENTIFIER``) and a new password, and setSecret sets that password through RDS (``ModifyDBInstance``),
+since no credentials the rotation could log in with exist yet. Every later rotation changes it with SQL.
+
 Logs and error messages carry ARNs, the token, the step and outcomes, never a password or a URL.
 """
 
@@ -16,6 +22,7 @@ import json
 import os
 import re
 import ssl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +40,8 @@ STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 URL_SECRETS_ENV = "URL_SECRETS"
 """JSON object ``{"<URL secret ARN>": "<host for that URL>"}``; required (``{}`` when there are none), so a deploy
 that forgot it fails at createSecret, before the password changes, not silently after."""
+INSTANCE_ENV = "DB_INSTANCE_IDENTIFIER"
+"""The RDS instance whose master credentials the secret holds; read only when seeding a secret that has no value."""
 CA_BUNDLE_ENV = "DATABASE_CA_BUNDLE"
 """Optional path of a PEM bundle (e.g. the RDS global bundle shipped in the artifact) used to verify the instance."""
 
@@ -43,6 +52,11 @@ PASSWORD_LENGTH = 32
 CONNECT_TIMEOUT_SECONDS = 5
 SSL_MODES = ("disable", "require", "verify-ca", "verify-full")
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+$")
+SEED_SSLMODE = "require"
+"""sslmode of seeded credentials (RDS enforces TLS with rds.force_ssl)."""
+SEED_WAIT_SECONDS = 40
+"""How long setSecret waits for RDS to apply a seeded master password (under the function's 60 s timeout); a step
+that runs out raises, and the retried step finds the password set."""
 
 
 class RotationError(RuntimeError):
@@ -167,35 +181,53 @@ class Rotation:
         raw = self._raw(VersionStage=CURRENT)
         return raw, Credentials.parse(raw, CURRENT)
 
+    def has_current(self) -> bool:
+        """Whether credentials other than this rotation's exist. A secret the program created empty has none until
+        its first rotation; should Secrets Manager label the first value it receives AWSCURRENT at once (it does so
+        for a secret's first version), that value is still this rotation's own and the rotation still seeds."""
+        try:
+            current = self.sm.get_secret_value(SecretId=self.arn, VersionStage=CURRENT)
+        except ClientError as exc:
+            if not _is_not_found(exc):
+                raise
+            return False
+        return current.get("VersionId") != self.token
+
     def pending(self) -> Credentials:
         return Credentials.parse(self._raw(VersionId=self.token, VersionStage=PENDING), f"{PENDING} version")
 
     def create_secret(self) -> str:
-        raw_current, _ = self.current()  # validates the current value before deriving a new one from it
+        seeding = not self.has_current()
+        raw_current = None if seeding else self.current()[0]  # validates the current value before deriving from it
         try:
             self.pending()
             return "pending value already exists"
         except ClientError as exc:
             if not _is_not_found(exc):
                 raise
-        password = self.sm.get_random_password(
+        # Either way the JSON keeps engine, host, port, dbname, sslmode (and any other key); only the password changes.
+        value = seed_value(self.rds()) if seeding else json.loads(raw_current or "")
+        value["password"] = self.sm.get_random_password(
             PasswordLength=PASSWORD_LENGTH,
             ExcludeCharacters=EXCLUDED_CHARACTERS,
             IncludeSpace=False,
             RequireEachIncludedType=True,
         )["RandomPassword"]
-        value = json.loads(raw_current or "")  # keeps engine, host, port, dbname, sslmode and any other key
-        value["password"] = password
         self.sm.put_secret_value(
             SecretId=self.arn, ClientRequestToken=self.token, SecretString=json.dumps(value), VersionStages=[PENDING]
         )
-        return "pending value created"
+        return "first value created from the instance" if seeding else "pending value created"
+
+    def rds(self) -> RdsInstance:
+        return RdsInstance(aws.client("rds"), env_str(INSTANCE_ENV))
 
     def set_secret(self) -> str:
         pending = self.pending()
         with _login(pending) as conn:
             if conn is not None:
                 return "pending password already set"
+        if not self.has_current():
+            return self.seed_password(pending)
         _, current = self.current()
         if (current.username, current.host, current.port) != (pending.username, pending.host, pending.port):
             raise RotationError("the pending version changes username, host or port; single-user rotation may not")
@@ -217,6 +249,24 @@ class Rotation:
                 cursor.execute(cursor.fetchone()[0])
                 return "password changed"
         raise RotationError("neither the current nor the previous credentials can log in to the database")
+
+    def seed_password(self, pending: Credentials) -> str:
+        """No credentials exist to log in with: RDS sets the master password, which takes effect after a moment."""
+        instance = self.rds()
+        described = instance.describe()
+        if (pending.username, pending.host, pending.port) != (
+            described["MasterUsername"], described["Endpoint"]["Address"], int(described["Endpoint"]["Port"])
+        ):
+            raise RotationError(f"the pending version does not name the master user and endpoint of {instance.id}")
+        instance.set_master_password(pending.password)
+        deadline = time.monotonic() + SEED_WAIT_SECONDS
+        while True:
+            with _login(pending) as conn:
+                if conn is not None:
+                    return "master password set through RDS"
+            if time.monotonic() >= deadline:
+                raise RotationError(f"RDS has not applied the new master password of {instance.id} yet; retry the step")
+            time.sleep(1)
 
     def test_secret(self) -> str:
         with _login(self.pending()) as conn:
@@ -271,6 +321,36 @@ class Rotation:
         return updated
 
 
+@dataclass(frozen=True)
+class RdsInstance:
+    """The instance whose master credentials the secret holds, through the RDS API (seeding only)."""
+
+    client: Any
+    id: str
+
+    def describe(self) -> dict[str, Any]:
+        instances = self.client.describe_db_instances(DBInstanceIdentifier=self.id)["DBInstances"]
+        if len(instances) != 1:
+            raise RotationError(f"RDS describes {len(instances)} instances named {self.id}")
+        return instances[0]
+
+    def set_master_password(self, password: str) -> None:
+        self.client.modify_db_instance(DBInstanceIdentifier=self.id, MasterUserPassword=password, ApplyImmediately=True)
+
+
+def seed_value(instance: RdsInstance) -> dict[str, Any]:
+    """The credentials JSON of ``instance`` (no password yet): what the program would have stored, from RDS itself."""
+    described = instance.describe()
+    if described.get("Engine") != "postgres":
+        raise RotationError(f"{instance.id} runs {described.get('Engine')!r}; this function rotates postgres only")
+    endpoint = described.get("Endpoint") or {}
+    if not endpoint.get("Address") or not described.get("DBName"):
+        status = described.get("DBInstanceStatus")
+        raise RotationError(f"{instance.id} has no endpoint or database name yet (status {status})")
+    return {"username": described["MasterUsername"], "engine": "postgres", "host": endpoint["Address"],
+            "port": int(endpoint["Port"]), "dbname": described["DBName"], "sslmode": SEED_SSLMODE}
+
+
 def _describe(exc: BaseException) -> str:
     """A reason for logs and errors; pg8000 server errors reduced to SQLSTATE and message."""
     code = db.sqlstate(exc)
@@ -305,7 +385,7 @@ def handler(event: dict[str, Any], context: Any) -> None:
             if CURRENT not in versions[token] and PENDING not in versions[token]:
                 raise RotationError(f"version {token} is neither {PENDING} nor {CURRENT}")
             outcome = rotation.finish_secret(versions)  # also completes a finish that stopped half-way
-        elif CURRENT in versions[token]:
+        elif CURRENT in versions[token] and PENDING not in versions[token]:
             outcome = "version already AWSCURRENT; nothing to do"
         elif PENDING not in versions[token]:
             raise RotationError(f"version {token} is not staged {PENDING}")

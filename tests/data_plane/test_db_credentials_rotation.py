@@ -20,7 +20,7 @@ import pytest
 from core import db, secrets
 from db_credentials_rotation import handler as rotation
 from moto.core import DEFAULT_ACCOUNT_ID
-from moto.secretsmanager.models import secretsmanager_backends
+from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
 
 REGION = "us-east-1"
 ROLE = "rotation-app"  # needs quoting as an identifier
@@ -316,3 +316,135 @@ def test_password_never_reaches_logs_or_errors(rotation_secrets, pg, caplog, lam
     texts = (logged, str(raised.value), repr(rotation.Credentials.parse(json.dumps(pending), "x")))
     for text in texts:
         assert pending["password"] not in text and OLD_PASSWORD not in text
+
+
+# --- First run: the program stores no value in prod, the first rotation seeds every secret --------------------------
+
+INSTANCE = "macrodb-test"
+
+
+class FakeRds:
+    """The two RDS calls seeding makes, acting on the real PostgreSQL: ``ModifyDBInstance`` sets the master password
+    like RDS does, asynchronously (after ``apply_after`` more describe/login rounds), so the wait is exercised."""
+
+    def __init__(self, pg, apply_after: float = 0.3) -> None:
+        self.pg, self.apply_after, self.modified = pg, apply_after, []
+
+    def describe_db_instances(self, DBInstanceIdentifier: str) -> dict:  # noqa: N803 (boto3 parameter names)
+        assert DBInstanceIdentifier == INSTANCE
+        return {"DBInstances": [{
+            "DBInstanceIdentifier": INSTANCE, "Engine": "postgres", "MasterUsername": ROLE, "DBName": "macrodb",
+            "Endpoint": {"Address": "127.0.0.1", "Port": _port(self.pg)}, "DBInstanceStatus": "available"}]}
+
+    def modify_db_instance(self, DBInstanceIdentifier: str, MasterUserPassword: str,  # noqa: N803
+                           ApplyImmediately: bool) -> dict:
+        assert DBInstanceIdentifier == INSTANCE and ApplyImmediately
+        self.modified.append(MasterUserPassword)
+        if self.apply_after is not None:
+            import threading
+
+            threading.Timer(self.apply_after, _admin_exec,
+                            (self.pg, "ALTER ROLE %I PASSWORD %L", ROLE, MasterUserPassword)).start()
+        return {}
+
+
+_moto_update_stage = SecretsManagerBackend.update_secret_version_stage
+
+
+def _first_current_allowed(self, secret_id, version_stage, remove_from_version_id, move_to_version_id):
+    """moto fails (IndexError) to attach AWSCURRENT when no version holds it; AWS requires RemoveFromVersionId only
+    when another version holds the label, so this does what AWS does in that one case."""
+    secret = self.secrets[secret_id]
+    if version_stage == "AWSCURRENT" and not remove_from_version_id and not any(
+            "AWSCURRENT" in v["version_stages"] for v in secret.versions.values()):
+        secret.versions[move_to_version_id]["version_stages"].append("AWSCURRENT")
+        secret.default_version_id = move_to_version_id
+        return secret.arn, secret.name
+    return _moto_update_stage(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+
+
+@pytest.fixture
+def empty_secrets(aws, pg, app_role, monkeypatch) -> tuple[Secrets, FakeRds]:
+    """The secrets as the program creates them when credentials rotate: names only, no value; rotation enabled."""
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    suffix = uuid.uuid4().hex[:8]
+    master, direct, proxy = (sm.create_secret(Name=f"{kind}-{suffix}")["ARN"] for kind in ("master", "url", "proxy"))
+    sm.rotate_secret(SecretId=master, RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False)
+    monkeypatch.setenv("URL_SECRETS", json.dumps({direct: "127.0.0.1", proxy: PROXY_HOST}))
+    monkeypatch.setenv(rotation.INSTANCE_ENV, INSTANCE)
+    monkeypatch.setattr(rotation, "SEED_SSLMODE", "disable")  # the test server has no TLS
+    rds = FakeRds(pg)
+    clients = rotation.aws.client
+    monkeypatch.setattr(SecretsManagerBackend, "update_secret_version_stage", _first_current_allowed)
+    monkeypatch.setattr(rotation.aws, "client", lambda service: rds if service == "rds" else clients(service))
+    return Secrets(sm, master, direct, proxy), rds
+
+
+def test_first_rotation_seeds_the_empty_secrets_from_the_instance(empty_secrets, pg, lambda_context):
+    """The scenario of issue 8 §3: nothing Pulumi wrote exists; the rotation alone creates every value."""
+    s, rds = empty_secrets
+    token = start_rotation(s.master)
+    for step in STEPS:
+        run(s.master, token, step, lambda_context)
+
+    seeded = s.master_value(VersionStage="AWSCURRENT")
+    assert {k: v for k, v in seeded.items() if k != "password"} == {
+        "username": ROLE, "engine": "postgres", "host": "127.0.0.1", "port": _port(pg), "dbname": "macrodb",
+        "sslmode": "disable"}
+    assert rds.modified == [seeded["password"]], "the password is set through RDS exactly once"
+    assert s.stages() == {token: ["AWSCURRENT"]}
+    assert _can_login(pg, ROLE, seeded["password"]) and not _can_login(pg, ROLE, OLD_PASSWORD)
+    for arn, host in ((s.direct, "127.0.0.1"), (s.proxy, PROXY_HOST)):
+        url = urlsplit(s.value(arn))
+        assert (url.hostname, unquote(url.password)) == (host, seeded["password"])
+        assert s.version_count(arn) == 1
+
+    # The next rotation is an ordinary one: SQL with the seeded credentials, RDS untouched.
+    token = start_rotation(s.master)
+    for step in STEPS:
+        run(s.master, token, step, lambda_context)
+    rotated = s.master_value(VersionStage="AWSCURRENT")["password"]
+    assert rotated != seeded["password"] and rds.modified == [seeded["password"]]
+    assert _can_login(pg, ROLE, rotated) and not _can_login(pg, ROLE, seeded["password"])
+    assert unquote(urlsplit(s.value(s.proxy)).password) == rotated
+
+
+def test_seeding_survives_a_first_value_labelled_current_at_once(empty_secrets, pg, lambda_context):
+    """Secrets Manager labels a secret's first version AWSCURRENT: the rotation must still set the password."""
+    s, rds = empty_secrets
+    token = start_rotation(s.master)
+    run(s.master, token, "createSecret", lambda_context)
+    secret = secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION].secrets[s.master]
+    secret.versions[token]["version_stages"] = ["AWSPENDING", "AWSCURRENT"]
+    secret.default_version_id = token
+    for step in STEPS[1:]:
+        run(s.master, token, step, lambda_context)
+    password = s.master_value(VersionStage="AWSCURRENT")["password"]
+    assert rds.modified == [password] and _can_login(pg, ROLE, password)
+    assert s.stages() == {token: ["AWSCURRENT"]}
+
+
+def test_a_seed_rds_has_not_applied_yet_fails_the_step_and_the_retry_completes(
+        empty_secrets, pg, lambda_context, monkeypatch):
+    s, rds = empty_secrets
+    rds.apply_after = None  # RDS is slow: nothing happens within the wait
+    monkeypatch.setattr(rotation, "SEED_WAIT_SECONDS", 0)
+    token = start_rotation(s.master)
+    run(s.master, token, "createSecret", lambda_context)
+    with pytest.raises(rotation.RotationError, match=f"setSecret: RDS has not applied .* of {INSTANCE} yet"):
+        run(s.master, token, "setSecret", lambda_context)
+    _admin_exec(pg, "ALTER ROLE %I PASSWORD %L", ROLE, rds.modified[0])  # RDS catches up
+    for step in STEPS[1:]:
+        run(s.master, token, step, lambda_context)
+    assert rds.modified == [s.master_value(VersionStage="AWSCURRENT")["password"]]
+
+
+def test_seeding_needs_the_instance_and_fails_before_any_change(empty_secrets, lambda_context, monkeypatch):
+    s, rds = empty_secrets
+    monkeypatch.delenv(rotation.INSTANCE_ENV)
+    token = start_rotation(s.master)
+    with pytest.raises(rotation.RotationError, match=f"createSecret: .*{rotation.INSTANCE_ENV} is required"):
+        run(s.master, token, "createSecret", lambda_context)
+    assert s.stages() == {token: ["AWSPENDING"]} and rds.modified == []
+    with pytest.raises(s.sm.exceptions.ResourceNotFoundException):
+        s.sm.get_secret_value(SecretId=s.master, VersionId=token)
