@@ -32,6 +32,7 @@ from components.search_domain import SearchDomain, SearchDomainArgs
 from components.secrets import SecretSettings
 from components.service_role import ServiceRole, ServiceRoleArgs
 from components.table import GlobalIndex, Table, TableArgs
+from infra import capacity
 from infra.config import PROJECT, DatabaseConfig, StackConfig, check_known_keys, load, raw_values
 
 # --- Configuration: validated before any resource exists ------------------------------------------------------------
@@ -70,7 +71,8 @@ function_clients = network.security_group(
     f"data-plane-functions-sg-{stack}", description="Data-plane Lambda functions that reach the data stores",
     egress=client_egress)
 store_clients = [service_clients, function_clients]
-in_vpc = VpcPlacement(subnet_ids=network.private_subnet_ids, security_group=function_clients)
+in_vpc = VpcPlacement(subnet_ids=network.private_subnet_ids, security_group=function_clients, region=cfg.region,
+                      account_id=account_id)
 
 # --- Topics: on-call alarms; SES bounces and complaints -------------------------------------------------------------
 on_call = EncryptedTopic("on-call", EncryptedTopicArgs(
@@ -127,9 +129,14 @@ attachments = DocumentBucket("email-attachments", DocumentBucketArgs(
 # --- Messaging: every key queue with its DLQ and alarm ---------------------------------------------------------------
 
 
+queue_consumers: list[str] = []
+"""Functions fed by an SQS mapping: together they share the database connections the data plane may use."""
+
+
 def queue(base_name: str, *, consumer: str | None = None, max_receive_count: int = 5,
           oldest_message_alarm_seconds: int | None = None) -> QueueWithDLQ:
     """A queue named ``{base_name}-queue-{stack}``; a Lambda consumer's timeout sets the visibility it needs."""
+    queue_consumers.extend([consumer] if consumer else [])
     visibility = visibility_for_consumer(functions[consumer].timeout_seconds) if consumer else 30
     return QueueWithDLQ(base_name, QueueWithDLQArgs(
         base_name=base_name, stack=stack, alarm_topic_arn=alarm_topic, visibility_timeout_seconds=visibility,
@@ -172,8 +179,15 @@ db_thresholds = DatabaseAlarmThresholds(cpu_percent=cfg.alarms.rds_cpu_percent,
                                         connections=cfg.alarms.rds_connections)
 
 
+# Every data-plane function but the rotation connects through the proxy; none may wait for a connection longer than
+# the shortest of them may run (half of it, so it still has time to do its work).
+database_clients = [f for f in functions if f != "db_credentials_rotation"]
+borrow_timeout = min(functions[f].timeout_seconds for f in database_clients) // 2
+
+
 def database(name: str, identifier: str, db_name: str, settings: DatabaseConfig, **secret_keys: str) -> MacroDatabase:
     return MacroDatabase(name, MacroDatabaseArgs(
+        connection_borrow_timeout_seconds=borrow_timeout,
         identifier=identifier, stack=stack, db_name=db_name, network=network, secrets=secret_settings,
         alarm_topic_arn=alarm_topic, allowed_from=store_clients, settings=settings,
         log_retention_days=cfg.log_retention_days, log_kms_key_arn=logs_key, thresholds=db_thresholds,
@@ -212,10 +226,16 @@ docx_limits = {"MAX_ARCHIVE_ENTRIES": str(min(1000, dp.max_archive_entries)),
                "MAX_TOTAL_BYTES": str(min(256, dp.max_decompressed_mb) * 1024 * 1024)}
 
 
+# SQS consumers together stay within the share of MacroDB's connections the data plane may use.
+consumer_concurrency = capacity.consumer_concurrency(macro_db.function_connection_budget, len(queue_consumers))
+
+
 def function(name: str, folder: str | None = None, **kwargs: Any) -> Function:
     """A data-plane function in the VPC (every one reaches MacroDB through the proxy) with the stack's settings."""
     folder = folder or name.replace("-", "_")
     kwargs.setdefault("secret_arns", database_url)
+    if "consumes" in kwargs:
+        kwargs["max_concurrency"] = consumer_concurrency
     return Function(name, FunctionArgs(
         function=folder, stack=stack, settings=functions[folder], log_retention_days=cfg.log_retention_days,
         log_kms_key_arn=logs_key, secret_settings=secret_settings, alarm_topic_arn=alarm_topic, vpc=in_vpc,
@@ -270,7 +290,7 @@ rotations = []
 if cfg.secrets.rotate_database_credentials:
     for db in (macro_db, contacts_db):
         rotation = function(f"{db.args.identifier}-rotation", folder="db_credentials_rotation", secret_arns={},
-                            environment={"URL_SECRETS": db.url_secret_hosts()}, access=[db.grant_rotate])
+                            environment=db.rotation_environment(), access=[db.grant_rotate])
         db.rotate_with(rotation.function.arn, rotation.allow_invoke(
             "secretsmanager.amazonaws.com", db.credentials_secret.arn, account_id, label="secrets-manager"),
             cfg.secrets.rotation_days)
@@ -289,9 +309,9 @@ for topic in (ses_bounces, ses_complaints):
 extract_on_upload = EventRule("text-extractor-trigger", EventRuleArgs(
     rule_name="text-extractor-rule", stack=stack, account_id=account_id, alarm_topic_arn=alarm_topic,
     description="New documents (not temp files) to the text extractor",
-    # EventBridge's anything-but takes one prefix; DOCX parts (docx-parts/{sha256}) do not have a document key's
-    # shape, and the extractor ignores such keys on EventBridge events.
-    event_pattern=object_created_pattern(documents.bucket.bucket, [{"anything-but": {"prefix": "temp_files/"}}])),
+    # DOCX parts (docx-parts/{sha256}) are not documents: excluded with temp files, so they never wake the extractor.
+    event_pattern=object_created_pattern(documents.bucket.bucket,
+                                         [{"anything-but": {"prefix": ["temp_files/", "docx-parts/"]}}])),
     in_account)
 extract_on_upload.send_to_function(text_extractor)
 bulk_on_upload = EventRule("bulk-upload-trigger", EventRuleArgs(

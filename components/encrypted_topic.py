@@ -1,7 +1,8 @@
 """An SNS topic encrypted with its own key, which the AWS services that publish to it may use.
 
 The on-call topic admits CloudWatch and EventBridge (a key CloudWatch cannot use drops alarms silently); the SES
-bounce and complaint topics admit SES. Publishers are limited to this account by ``aws:SourceAccount``.
+bounce and complaint topics admit SES. The topic policy limits publishers to this account (``aws:SourceAccount``); the
+key policy uses AWS's documented statement for service publishers, which has no condition.
 """
 
 from __future__ import annotations
@@ -37,10 +38,14 @@ class EncryptedTopic(pulumi.ComponentResource):
     def __init__(self, name: str, args: EncryptedTopicArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("macro:messaging:EncryptedTopic", name, None, opts)
         self._name = name
+        # AWS's documented statement for services publishing to an encrypted topic (SNS developer guide, "Enable
+        # compatibility between event sources from AWS services and encrypted topics"): the service principal, the
+        # data-key and decrypt actions, no condition. A condition the service's KMS call does not carry would make
+        # every alarm action fail silently; the topic policy keeps publishing limited to this account. The guide's
+        # kms:GenerateDataKey* is narrowed to the GenerateDataKey SNS calls (no wildcard actions in our policies).
         key_policy = iam.key_policy(args.account_id, [
             {"Sid": "PublishersEncrypt", "Effect": "Allow", "Principal": {"Service": list(args.publishers)},
-             "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*",
-             "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}}},
+             "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*"},
         ])
         self.key = aws.kms.Key(f"{name}-key", description=f"Encrypts the {args.topic_name} topic",
                                enable_key_rotation=True, deletion_window_in_days=args.key_deletion_window_days,

@@ -22,7 +22,6 @@ from infra.config import FunctionSettings
 
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
-VPC_ACCESS_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 RESERVED_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                 "AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
                 "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME",
@@ -37,6 +36,9 @@ class VpcPlacement:
     subnet_ids: Sequence[pulumi.Input[str]]
     security_group: aws.ec2.SecurityGroup
     """The group data stores admit; shared by the data plane's VPC functions."""
+    region: str
+    account_id: pulumi.Input[str]
+    """Where the functions' network interfaces live (their ENI permissions are scoped to this account and region)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +59,9 @@ class FunctionArgs:
     """Grant helpers of other components, e.g. ``lambda g: documents.grant_read(g)``."""
     consumes: QueueWithDLQ | None = None
     """The queue this function consumes through an event source mapping (ReportBatchItemFailures)."""
+    max_concurrency: int | None = None
+    """Cap on the mapping's concurrent invocations (2-1000), so the queue cannot drain the database's connections;
+    size it with ``infra.capacity.consumer_concurrency``."""
     asynchronous: bool = False
     """Invoked asynchronously (S3, SNS, EventBridge): failed events go to an on-failure queue after two retries."""
     vpc: VpcPlacement | None = None
@@ -117,6 +122,8 @@ class Function(pulumi.ComponentResource):
 
         self.grants = iam.Grants(name)
         self._grant_basics()
+        if args.vpc is not None:
+            self._grant_network_interfaces(args.vpc)
         for env_name, arn in sorted(args.secret_arns.items()):
             grant_secret_read(self.grants, arn, env_name, args.secret_settings or SecretSettings(
                 stack=args.stack, recovery_window_days=0))
@@ -127,10 +134,8 @@ class Function(pulumi.ComponentResource):
         policy_name = f"{name}-access-policy-{args.stack}"
         self.policy = aws.iam.RolePolicy(f"{name}-access-policy", name=policy_name, role=self.role.id,
                                          policy=self.grants.document(), opts=child(self))
+        # The ENI statements are in this policy (see _grant_network_interfaces): created before the function.
         before_function: list[pulumi.Resource] = [self.log_group, self.policy]
-        if args.vpc is not None:
-            before_function.append(aws.iam.RolePolicyAttachment(
-                f"{name}-vpc-access", role=self.role.name, policy_arn=VPC_ACCESS_POLICY, opts=child(self)))
 
         environment = {"ENVIRONMENT": args.stack, "POWERTOOLS_SERVICE_NAME": args.function,
                        "POWERTOOLS_LOG_LEVEL": "INFO", **args.environment, **args.secret_arns}
@@ -162,6 +167,7 @@ class Function(pulumi.ComponentResource):
                 f"{name}-mapping", event_source_arn=args.consumes.queue.arn, function_name=self.function.arn,
                 batch_size=s.batch_size, function_response_types=["ReportBatchItemFailures"],
                 maximum_batching_window_in_seconds=1 if s.batch_size > 10 else None,
+                scaling_config={"maximum_concurrency": args.max_concurrency} if args.max_concurrency else None,
                 opts=child(self, depends_on=[self.policy]))
 
         self.alarms = function_alarms(self, self.function_name, self.function.name, s.timeout_seconds,
@@ -183,6 +189,23 @@ class Function(pulumi.ComponentResource):
         if self.args.tracing:
             # X-Ray has no resource-level permissions: "*" is the only resource AWS accepts.
             self.grants.allow("trace", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
+
+    def _grant_network_interfaces(self, vpc: VpcPlacement) -> None:
+        """What Lambda needs to attach the function to its subnets (the actions of AWSLambdaVPCAccessExecutionRole,
+        without its logs:* on "*"), scoped as far as EC2 allows."""
+        ec2 = pulumi.Output.concat("arn:aws:ec2:", vpc.region, ":", vpc.account_id, ":")
+        # The Describe actions support no resource-level permissions: "*" is the only resource AWS accepts.
+        self.grants.allow("find network interfaces", ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], ["*"])
+        # Create names the new interface, its subnet and its security group: only the function's own may be used.
+        self.grants.allow("create network interfaces", ["ec2:CreateNetworkInterface"], [
+            pulumi.Output.concat(ec2, "network-interface/*"),
+            *[pulumi.Output.concat(ec2, "subnet/", subnet) for subnet in vpc.subnet_ids],
+            pulumi.Output.concat(ec2, "security-group/", vpc.security_group.id)])
+        # Lambda deletes and re-addresses interfaces it created, whose IDs are unknown in advance: every interface
+        # of this account and region (AWS documents this scope for DeleteNetworkInterface).
+        self.grants.allow("manage network interfaces", ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+                                                        "ec2:UnassignPrivateIpAddresses"],
+                          [pulumi.Output.concat(ec2, "network-interface/*")])
 
     def allow_invoke(self, service: str, source_arn: pulumi.Input[str], account_id: pulumi.Input[str],
                      *, label: str) -> aws.lambda_.Permission:

@@ -17,14 +17,15 @@ from components._options import child, stateful
 from components.alarms import AlarmSpec, metric_alarm
 from components.encryption_keys import grant_decrypt
 from components.network import Network
-from components.secrets import SecretSettings, create_secret_with_version, grant_secret_read
-from infra import iam
+from components.secrets import SecretSettings, create_secret, grant_secret_read
+from infra import capacity, iam
 from infra.config import DatabaseConfig
 
 PORT = 5432
 # Printable ASCII RDS accepts in a master password: everything but '/', '@', '"' and space (deploy rule 25).
 PASSWORD_SPECIALS = "!#$%^&*()-_=+[]{}<>:?.,;~"
 CA_CERTIFICATE = "rds-ca-rsa2048-g1"
+PROXY_MAX_CONNECTIONS_PERCENT = 90
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,8 +60,12 @@ class MacroDatabaseArgs:
     """Customer-managed key of the log groups (CKV_AWS_158)."""
     thresholds: DatabaseAlarmThresholds = DatabaseAlarmThresholds()
     rotated: bool = False
-    """The credentials rotate (see :meth:`MacroDatabase.rotate_with`): Pulumi then never writes the password back
-    into the instance or the secrets after creation, or a later ``pulumi up`` would undo a rotation."""
+    """The credentials rotate (see :meth:`MacroDatabase.rotate_with`). The program then stores no value in the
+    credentials and URL secrets at all (the rotation's first run seeds them from the instance) and never writes the
+    instance's password after creation: nothing Pulumi manages holds a credential it could write back."""
+    connection_borrow_timeout_seconds: int = 120
+    """How long the proxy lets a client wait for a pooled connection; derive it from the shortest consumer's timeout
+    (a client that waits longer than it may run is killed holding its request)."""
     protect: bool = False
 
     def __post_init__(self) -> None:
@@ -109,7 +114,9 @@ class MacroDatabase(pulumi.ComponentResource):
         parameters = aws.rds.ParameterGroup(
             f"{name}-parameters", name=f"{identifier}-pg{major}", family=f"postgres{major}",
             description=f"{identifier}: TLS only, slow queries logged",
-            parameters=[{"name": "rds.force_ssl", "value": "1"},
+            # pending-reboot is accepted for static and dynamic parameters alike (immediate fails on a static one);
+            # on a new instance the group applies at creation either way.
+            parameters=[{"name": "rds.force_ssl", "value": "1", "apply_method": "pending-reboot"},
                         {"name": "log_min_duration_statement", "value": "1000"}], opts=child(self))
 
         self.password = random.RandomPassword(
@@ -149,22 +156,23 @@ class MacroDatabase(pulumi.ComponentResource):
             monitoring_role_arn=monitoring_role.arn if monitoring_role else None, apply_immediately=False,
             opts=stateful(self, args.protect, ignore_changes=["password"] if args.rotated else ()))
 
-        credentials = pulumi.Output.all(self.password.result, self.instance.address).apply(
+        # Rotated credentials: no SecretVersion at all. A version Pulumi manages would, once rotations have moved its
+        # stages away and Secrets Manager has dropped it, vanish from state at the next refresh and be re-created as
+        # AWSCURRENT with the first password. The rotation's first run writes every value instead.
+        credentials = None if args.rotated else pulumi.Output.all(self.password.result, self.instance.address).apply(
             lambda v: json.dumps({"username": args.username, "password": v[0], "engine": "postgres",
                                   "host": v[1], "port": PORT, "dbname": args.db_name}))
-        self.credentials_secret, self.credentials_version = create_secret_with_version(
+        self.credentials_secret = create_secret(
             self, f"{name}-credentials", args.secrets, key=f"{args.identifier.replace('-', '_')}_credentials",
             description=f"Master credentials of {identifier} (JSON: username, password, engine, host, port, dbname)",
-            value=credentials, rotated=args.rotated)
+            value=credentials)
 
         self.url_secret = None
-        self.url_versions: list[aws.secretsmanager.SecretVersion] = []
         if args.url_secret_key:
-            self.url_secret, url_version = create_secret_with_version(
+            self.url_secret = create_secret(
                 self, f"{name}-url", args.secrets, key=args.url_secret_key,
                 description=f"Direct connection URL of {identifier} (DATABASE_URL)",
-                value=_url(args, self.password.result, self.instance.address), rotated=args.rotated)
-            self.url_versions += [url_version] if url_version else []
+                value=None if args.rotated else _url(args, self.password.result, self.instance.address))
 
         self.proxy = None
         self.proxy_url_secret = None
@@ -199,17 +207,18 @@ class MacroDatabase(pulumi.ComponentResource):
             opts=child(self, depends_on=[policy]))
         target_group = aws.rds.ProxyDefaultTargetGroup(
             f"{name}-proxy-target-group", db_proxy_name=self.proxy.name,
-            connection_pool_config={"max_connections_percent": 90, "max_idle_connections_percent": 50,
-                                    "connection_borrow_timeout": 120}, opts=child(self))
+            connection_pool_config={"max_connections_percent": PROXY_MAX_CONNECTIONS_PERCENT,
+                                    "max_idle_connections_percent": 50,
+                                    "connection_borrow_timeout": args.connection_borrow_timeout_seconds},
+            opts=child(self))
         self.proxy_target = aws.rds.ProxyTarget(
             f"{name}-proxy-target", db_proxy_name=self.proxy.name, target_group_name=target_group.name,
             db_instance_identifier=self.instance.identifier, opts=child(self))
         if args.proxy_url_secret_key:
-            self.proxy_url_secret, proxy_url_version = create_secret_with_version(
+            self.proxy_url_secret = create_secret(
                 self, f"{name}-proxy-url", args.secrets, key=args.proxy_url_secret_key,
                 description=f"Connection URL of {identifier} through its RDS Proxy (DATABASE_URL_PROXY)",
-                value=_url(args, self.password.result, self.proxy.endpoint), rotated=args.rotated)
-            self.url_versions += [proxy_url_version] if proxy_url_version else []
+                value=None if args.rotated else _url(args, self.password.result, self.proxy.endpoint))
 
     def _alarms(self, name: str, identifier: str) -> None:
         t = self.args.thresholds
@@ -230,12 +239,14 @@ class MacroDatabase(pulumi.ComponentResource):
                 threshold=t.connections, period=300, evaluation_periods=2), topic),
         ]
 
-    def url_secret_hosts(self) -> pulumi.Output[str]:
-        """``URL_SECRETS`` for the rotation function: each URL secret's ARN and the host its URL names."""
+    def rotation_environment(self) -> dict[str, pulumi.Input[str]]:
+        """The rotation function's environment: ``URL_SECRETS`` (each URL secret's ARN and the host its URL names)
+        and ``DB_INSTANCE_IDENTIFIER`` (the instance its first run describes and sets the password of)."""
         pairs = [(self.url_secret, self.instance.address)] if self.url_secret else []
         if self.proxy is not None and self.proxy_url_secret is not None:
             pairs.append((self.proxy_url_secret, self.proxy.endpoint))
-        return pulumi.Output.json_dumps({secret.arn: host for secret, host in pairs})
+        return {"URL_SECRETS": pulumi.Output.json_dumps({secret.arn: host for secret, host in pairs}),
+                "DB_INSTANCE_IDENTIFIER": self.instance.identifier}
 
     def grant_rotate(self, grants: iam.Grants) -> None:
         """What the credentials rotation function needs: stage new credentials, rewrite the URLs, use the key."""
@@ -247,6 +258,10 @@ class MacroDatabase(pulumi.ComponentResource):
         if urls:
             grants.allow(f"rewrite {self.identifier} urls",
                          ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"], urls)
+        # Seeding (first run only): read the instance's endpoint and user, set its master password. The function is
+        # the holder of the master credentials anyway; ModifyDBInstance has no condition key narrowing it further.
+        grants.allow(f"seed {self.identifier} credentials", ["rds:DescribeDBInstances", "rds:ModifyDBInstance"],
+                     [self.instance.arn])
         # GetRandomPassword has no resource type: "*" is the only resource AWS accepts.
         grants.allow("generate passwords", ["secretsmanager:GetRandomPassword"], ["*"])
         if self.args.secrets.kms_key_arn is not None:
@@ -259,14 +274,17 @@ class MacroDatabase(pulumi.ComponentResource):
         """Rotate the credentials every ``days`` with the rotation function (after its invoke permission)."""
         if not self.args.rotated:
             raise ValueError(f"{self._name}: set rotated=True so Pulumi does not undo rotations")
-        # Rotation starts at once and ends by rewriting the URL secrets: the credentials and every URL must already be
-        # stored (a URL written after it would restore the old password), the database and its proxy reachable.
-        ready: list[pulumi.Resource] = [permission, self.instance, *self.url_versions]
-        ready += [r for r in (self.credentials_version, self.proxy_target) if r is not None]
+        # Rotation starts at once, seeding the empty secrets: the instance must exist (its description is the
+        # seed). The URL secrets exist before the function, whose environment names them.
         return aws.secretsmanager.SecretRotation(
             f"{self._name}-credentials-rotation", secret_id=self.credentials_secret.id,
             rotation_lambda_arn=function_arn, rotation_rules={"automatically_after_days": days},
-            opts=child(self, depends_on=ready))
+            opts=child(self, depends_on=[permission, self.instance]))
+
+    @property
+    def function_connection_budget(self) -> int:
+        """Connections the data plane's SQS consumers may hold together through the proxy (``infra.capacity``)."""
+        return capacity.function_connection_budget(self.args.settings.instance_class, PROXY_MAX_CONNECTIONS_PERCENT)
 
     @property
     def client_url_secret(self) -> aws.secretsmanager.Secret:

@@ -36,6 +36,10 @@ class NetworkArgs:
     log_retention_days: int = 365
     log_kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed key of the log groups (CKV_AWS_158)."""
+    zone_ids: tuple[str, ...] = ()
+    """Availability zone IDs (``use1-az1``) to use; empty = the region's first three available zone IDs. IDs name
+    the same physical zone in every account (zone names are shuffled per account), so subnets, the data stores'
+    zone spread and a peer account's view agree."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,9 +59,16 @@ class Network(pulumi.ComponentResource):
         super().__init__("macro:network:Network", name, None, opts)
         self._name = name
         self.args = args
-        zones = aws.get_availability_zones(state="available").names[:ZONE_COUNT]
-        if len(zones) < ZONE_COUNT:
-            raise ValueError(f"the region offers {len(zones)} availability zones; {VPC_NAME} needs {ZONE_COUNT}")
+        # Standard zones only (no Local or Wavelength zones), chosen and placed by zone ID.
+        available = aws.get_availability_zones(
+            state="available", filters=[{"name": "zone-type", "values": ["availability-zone"]}]).zone_ids
+        unknown = [z for z in args.zone_ids if z not in available]
+        if unknown:
+            raise ValueError(f"zone IDs {unknown} are not available availability zones of this region "
+                             f"(available: {sorted(available)})")
+        zones = list(args.zone_ids) or sorted(available)[:ZONE_COUNT]
+        if len(zones) != ZONE_COUNT:
+            raise ValueError(f"{VPC_NAME} needs {ZONE_COUNT} availability zones; got {len(zones)} ({zones})")
         self.zones = zones
         public_cidrs, private_cidrs = subnet_layout(args.cidr)
 
@@ -70,13 +81,13 @@ class Network(pulumi.ComponentResource):
             f"{name}-igw", vpc_id=self.vpc.id, tags={"Name": f"{VPC_NAME}-igw"}, opts=child(self))
 
         self.public_subnets = [
-            aws.ec2.Subnet(f"{name}-public-{i}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone=zone,
+            aws.ec2.Subnet(f"{name}-public-{i}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone_id=zone,
                            map_public_ip_on_launch=False, tags={"Name": f"{VPC_NAME}-public-{zone}", "tier": "public"},
                            opts=child(self))
             for i, (zone, cidr) in enumerate(zip(zones, public_cidrs, strict=True))
         ]
         self.private_subnets = [
-            aws.ec2.Subnet(f"{name}-private-{i}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone=zone,
+            aws.ec2.Subnet(f"{name}-private-{i}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone_id=zone,
                            map_public_ip_on_launch=False,
                            tags={"Name": f"{VPC_NAME}-private-{zone}", "tier": "private"}, opts=child(self))
             for i, (zone, cidr) in enumerate(zip(zones, private_cidrs, strict=True))

@@ -19,6 +19,7 @@ WILDCARD_RESOURCE_ACTIONS = frozenset({
     "xray:PutTelemetryRecords",
     "ec2:CreateNetworkInterface",  # Lambda VPC ENIs: AWS requires "*" (as AWSLambdaVPCAccessExecutionRole grants)
     "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
     "ec2:DeleteNetworkInterface",
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",

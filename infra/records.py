@@ -29,6 +29,8 @@ class ResourceRecord:
     protect: bool = False
     retain_on_delete: bool = False
     ignore_changes: tuple[str, ...] = ()
+    delete_before_replace: bool = False
+    """A replacement deletes the old resource first (needed when the physical name is fixed)."""
     secret_inputs: tuple[str, ...] = ()
     """Input keys the program marked secret (``Output.secret``); ``inputs`` holds their plain values."""
     outputs: dict[str, Any] = field(default_factory=dict)

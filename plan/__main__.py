@@ -21,7 +21,7 @@ from infra.records import ResourceRecord, StackRecords
 # The settings worth seeing per type in the tree and the stack diff (dotted paths into camelCase inputs).
 KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "aws:ec2/vpc:Vpc": ("cidrBlock", "tags.Name"),
-    "aws:ec2/subnet:Subnet": ("cidrBlock", "availabilityZone"),
+    "aws:ec2/subnet:Subnet": ("cidrBlock", "availabilityZoneId"),
     "aws:s3/bucket:Bucket": ("bucket", "region", "forceDestroy"),
     "aws:s3/bucketAccelerateConfiguration:BucketAccelerateConfiguration": ("status",),
     "aws:s3/bucketNotification:BucketNotification": ("eventbridge", "lambdaFunctions"),
@@ -36,7 +36,8 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "aws:elasticache/replicationGroup:ReplicationGroup": ("replicationGroupId", "nodeType", "numCacheClusters",
                                                           "automaticFailoverEnabled", "multiAzEnabled"),
     "aws:lambda/function:Function": ("name", "runtime", "memorySize", "timeout", "architectures"),
-    "aws:lambda/eventSourceMapping:EventSourceMapping": ("batchSize", "functionResponseTypes"),
+    "aws:lambda/eventSourceMapping:EventSourceMapping": ("batchSize", "functionResponseTypes",
+                                                         "scalingConfig.maximumConcurrency"),
     "aws:cloudwatch/eventRule:EventRule": ("name", "scheduleExpression"),
     "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
     "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", "metricName", "threshold"),
@@ -96,10 +97,26 @@ def type_counts(records: StackRecords) -> Counter[str]:
 
 
 def pending_secrets(records: StackRecords) -> list[str]:
-    """Secrets created without a value: an operator must set them (``pulumi config set --secret``)."""
+    """Secrets created without a value that an operator must set (``pulumi config set --secret``); those a rotation
+    seeds are listed by :func:`seeded_secrets` instead."""
     valued = {r.name.removesuffix("-value") for r in records.of_type("aws:secretsmanager/secretVersion:SecretVersion")}
-    return sorted(setting(r.inputs, "name") or r.name for r in records.of_type("aws:secretsmanager/secret:Secret")
-                  if r.name not in valued)
+    seeded = set(seeded_secrets(records))
+    return sorted(name for r in records.of_type("aws:secretsmanager/secret:Secret")
+                  if r.name not in valued and (name := setting(r.inputs, "name") or r.name) not in seeded)
+
+
+def seeded_secrets(records: StackRecords) -> list[str]:
+    """Secrets whose every value comes from their rotation function (its first run seeds them)."""
+    from policy.rules_lifecycle import rotation_owned
+
+    return sorted(setting(r.inputs, "name") or r.name for r in rotation_owned(records)[0])
+
+
+def planned_replacements(records: StackRecords) -> list[str]:
+    """Protected resources with a fixed name: a change that replaces one cannot run as a plain update."""
+    from policy.rules_lifecycle import fixed_name, replacement_needs_a_plan
+
+    return [f"{r.name} ({fixed_name(r)})" for r in replacement_needs_a_plan(records)]
 
 
 def _normalise(text: str, stack: str) -> str:
@@ -176,6 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nSecrets awaiting a value ({len(waiting)}): set them with pulumi config set --secret, see README")
     for name in waiting:
         print(f"  - {name}")
+    seeded = seeded_secrets(records)
+    if seeded:
+        print(f"\nSecrets the credentials rotation seeds on its first run ({len(seeded)}): no value from Pulumi")
+        print("\n".join(f"  - {name}" for name in seeded))
+    replacements = planned_replacements(records)
+    if replacements:
+        print(f"\nProtected resources with fixed names ({len(replacements)}): a change that replaces one fails the "
+              "update; plan it (new name and a migration) instead")
+        print("\n".join(f"  - {name}" for name in replacements))
     violations = 0
     if not opts.no_compliance:
         lines, violations = compliance(records)

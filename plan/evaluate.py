@@ -206,6 +206,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             secret_inputs=tuple(sorted(secret_keys)),
             parent=request.parent or None, dependencies=tuple(request.dependencies), protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete), ignore_changes=tuple(request.ignoreChanges),
+            delete_before_replace=bool(request.deleteBeforeReplace),
             custom=bool(request.custom),
             provider=request.provider or None)
         with self._records_lock:

@@ -71,7 +71,14 @@ def stack_of(urn: str) -> str:
 def record_from_args(args: ResourceValidationArgs) -> ResourceRecord:
     props = plain(args.props)
     return ResourceRecord(type=args.resource_type, name=args.name, urn=args.urn, inputs=props, outputs=dict(props),
-                          parent=getattr(args.opts, "parent", None), protect=bool(getattr(args.opts, "protect", False)))
+                          parent=getattr(args.opts, "parent", None), protect=bool(getattr(args.opts, "protect", False)),
+                          **_lifecycle(args.opts))
+
+
+def _lifecycle(opts: object) -> dict[str, object]:
+    """The resource options lifecycle rules read (replacement, ignored inputs)."""
+    return {"delete_before_replace": bool(getattr(opts, "delete_before_replace", False)),
+            "ignore_changes": tuple(getattr(opts, "ignore_changes", None) or ())}
 
 
 def stack_from_args(args: StackValidationArgs) -> StackRecords:
@@ -85,7 +92,8 @@ def stack_from_args(args: StackValidationArgs) -> StackRecords:
         records.append(ResourceRecord(
             type=r.resource_type, name=r.name, urn=r.urn, inputs=props, outputs=dict(props),
             parent=r.parent.urn if r.parent is not None else None,
-            dependencies=tuple(d.urn for d in r.dependencies), protect=bool(getattr(r.opts, "protect", False))))
+            dependencies=tuple(d.urn for d in r.dependencies), protect=bool(getattr(r.opts, "protect", False)),
+            **_lifecycle(r.opts)))
     return StackRecords(stack=name or "dev", records=tuple(records), outputs=outputs)
 
 

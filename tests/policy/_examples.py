@@ -20,8 +20,10 @@ def arn(name: str) -> str:
     return f"arn:aws:test:us-east-1:123456789012:{name}"
 
 
-def res(type_: str, logical: str, /, *, deps: tuple[str, ...] = (), out: dict | None = None, **inputs: Any) -> dict:
-    return {"type": type_, "name": logical, "deps": deps, "out": out or {}, "inputs": inputs}
+def res(type_: str, logical: str, /, *, deps: tuple[str, ...] = (), out: dict | None = None,
+        opts: dict | None = None, **inputs: Any) -> dict:
+    """``opts``: resource options the record carries (``protect``, ``ignore_changes``, ``delete_before_replace``)."""
+    return {"type": type_, "name": logical, "deps": deps, "out": out or {}, "inputs": inputs, "opts": opts or {}}
 
 
 def stack(*specs: dict, name: str = "dev", outputs: dict | None = None) -> StackRecords:
@@ -30,7 +32,7 @@ def stack(*specs: dict, name: str = "dev", outputs: dict | None = None) -> Stack
     for s in specs:
         outs = {"id": s["name"], "arn": arn(s["name"]), **s["inputs"], **s["out"]}
         records.append(ResourceRecord(type=s["type"], name=s["name"], urn=urns[s["name"]], inputs=s["inputs"],
-                                      outputs=outs, dependencies=tuple(urns[d] for d in s["deps"])))
+                                      outputs=outs, dependencies=tuple(urns[d] for d in s["deps"]), **s["opts"]))
     return StackRecords(stack=name, records=tuple(records), outputs=outputs or {})
 
 
@@ -125,6 +127,19 @@ KEY = dict(enableKeyRotation=True, deletionWindowInDays=30,
                        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"}))
 ALARM = dict(alarmActions=[arn("alerts")], period=60, evaluationPeriods=1, datapointsToAlarm=1,
              comparisonOperator="GreaterThanThreshold", threshold=0)
+
+
+ROTATION = [
+    res(T.SECRET, "creds", name="creds"), res(T.SECRET, "url", name="url"),
+    res(T.FUNCTION, "rot", **patch(FUNCTION, "environment.variables", {
+        "URL_SECRETS": json.dumps({arn("url"): "db.internal"}), "DB_INSTANCE_IDENTIFIER": "db-prod"})),
+    res(T.SECRET_ROTATION, "rotation", secretId="creds", rotationLambdaArn=arn("rot"),
+        rotationRules={"automaticallyAfterDays": 30}),
+    res(T.RDS_INSTANCE, "db", opts={"ignore_changes": ("password",)}, **{**RDS, "identifier": "db-prod",
+                                                                        "password": "Initial-Pa55"}),
+]
+PROXY = [res(T.RDS_PROXY, "px", name="px"),
+         res(T.RDS_PROXY_TARGET_GROUP, "tg", dbProxyName="px", connectionPoolConfig={"connectionBorrowTimeout": 120})]
 
 
 def one(type_: str, good: dict, path: str, bad_value: Any, stack_name: str = "dev", name: str = "r"):
@@ -420,6 +435,22 @@ EXAMPLES: dict[str, tuple[str, list[dict], list[dict]]] = {
                                 10),
     "DEPLOY-ALARM-PERIOD": one(T.METRIC_ALARM, ALARM, "period", 45),
     "DEPLOY-NAME-LENGTH": one(T.FUNCTION, FUNCTION, "name", "f" * 65),
+    # ---------------------------------------------------------------- lifecycle
+    # The exact form issue 8 found: a rotated secret keeps a Pulumi-managed first version (with ignore_changes).
+    "DEPLOY-ROTATION-ROLLBACK": (
+        "prod", [*ROTATION, res(T.SECRET_VERSION, "creds-value", secretId="creds", secretString='{"password": "p"}',
+                                opts={"ignore_changes": ("secretString",)})],
+        ROTATION),
+    "DEPLOY-REPLACE": ("dev", [res(T.QUEUE, "q", **QUEUE)],
+                       [res(T.QUEUE, "q", opts={"delete_before_replace": True}, **QUEUE),
+                        res(T.QUEUE, "auto", sqsManagedSseEnabled=True)]),
+    "DEPLOY-ESM-CONCURRENCY": (
+        "dev", [res(T.QUEUE, "work", **QUEUE), res(T.FUNCTION, "fn", **FUNCTION), res(T.ESM, "m", **ESM)],
+        [res(T.QUEUE, "work", **QUEUE), res(T.FUNCTION, "fn", **FUNCTION),
+         res(T.ESM, "m", scalingConfig={"maximumConcurrency": 2}, **ESM)]),
+    "DEPLOY-RDS-PROXY-BORROW": (
+        "dev", [*PROXY, res(T.FUNCTION, "fn", **FUNCTION)],
+        [*PROXY, res(T.FUNCTION, "fn", **patch(FUNCTION, "timeout", 150))]),
 }
 
 # SECRET-OUTPUTS needs a stack output, which ``stack()`` takes separately.
