@@ -72,13 +72,15 @@ def record_from_args(args: ResourceValidationArgs) -> ResourceRecord:
     props = plain(args.props)
     return ResourceRecord(type=args.resource_type, name=args.name, urn=args.urn, inputs=props, outputs=dict(props),
                           parent=getattr(args.opts, "parent", None), protect=bool(getattr(args.opts, "protect", False)),
-                          **_lifecycle(args.opts))
+                          delete_before_replace=_delete_first(args.opts), ignore_changes=_ignored(args.opts))
 
 
-def _lifecycle(opts: object) -> dict[str, object]:
-    """The resource options lifecycle rules read (replacement, ignored inputs)."""
-    return {"delete_before_replace": bool(getattr(opts, "delete_before_replace", False)),
-            "ignore_changes": tuple(getattr(opts, "ignore_changes", None) or ())}
+def _delete_first(opts: object) -> bool:
+    return bool(getattr(opts, "delete_before_replace", False))
+
+
+def _ignored(opts: object) -> tuple[str, ...]:
+    return tuple(getattr(opts, "ignore_changes", None) or ())
 
 
 def stack_from_args(args: StackValidationArgs) -> StackRecords:
@@ -93,7 +95,7 @@ def stack_from_args(args: StackValidationArgs) -> StackRecords:
             type=r.resource_type, name=r.name, urn=r.urn, inputs=props, outputs=dict(props),
             parent=r.parent.urn if r.parent is not None else None,
             dependencies=tuple(d.urn for d in r.dependencies), protect=bool(getattr(r.opts, "protect", False)),
-            **_lifecycle(r.opts)))
+            delete_before_replace=_delete_first(r.opts), ignore_changes=_ignored(r.opts)))
     return StackRecords(stack=name or "dev", records=tuple(records), outputs=outputs)
 
 

@@ -49,9 +49,12 @@ EXCEPTIONS: tuple[DesignException, ...] = (
                "services are deployed from their own repositories and attach it there"),
     DesignException(
         rule_id="SecretsManager.1-RDS", resources="*db-instance", stacks=("dev", "prod"),
-        reason="master credentials come from pulumi-random so the proxy's JSON secret and the DATABASE_URL secrets "
-               "can be derived (an RDS-managed password is unknown to the program); prod rotates them with the "
-               "db-credentials-rotation function on a SecretRotation schedule instead"),
+        reason="the RDS Proxy and the DATABASE_URL secrets need credentials under names and in JSON/URL forms an "
+               "RDS-managed secret does not provide, kept in step by one rotation. Dev stores the pulumi-random "
+               "password (no rotation); prod uses it only to create the instance: the db-credentials-rotation "
+               "function seeds the secrets on its first run (password set through RDS) and rotates them on a "
+               "SecretRotation schedule, and nothing Pulumi manages holds a value it could write back "
+               "(DEPLOY-ROTATION-ROLLBACK)"),
     DesignException(
         rule_id="SecretsManager.1", resources="*-url", stacks=("prod",),
         reason="connection URLs are derived from the credentials secret; the rotation function rewrites them "
