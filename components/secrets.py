@@ -29,30 +29,26 @@ class SecretSettings:
 
 
 def create_secret(parent: pulumi.Resource, logical_name: str, settings: SecretSettings, *, key: str,
-                  description: str, value: pulumi.Input[str] | None,
-                  rotated: bool = False) -> aws.secretsmanager.Secret:
+                  description: str, value: pulumi.Input[str] | None) -> aws.secretsmanager.Secret:
     """See :func:`create_secret_with_version`; for callers that need only the secret."""
-    return create_secret_with_version(parent, logical_name, settings, key=key, description=description, value=value,
-                                      rotated=rotated)[0]
+    return create_secret_with_version(parent, logical_name, settings, key=key, description=description,
+                                      value=value)[0]
 
 
 def create_secret_with_version(
         parent: pulumi.Resource, logical_name: str, settings: SecretSettings, *, key: str, description: str,
-        value: pulumi.Input[str] | None, rotated: bool = False,
+        value: pulumi.Input[str] | None,
 ) -> tuple[aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion | None]:
     """A secret and, when the value is known to the program, its version. ``value=None`` leaves the secret empty for
-    an operator (``pulumi config set --secret``), so the stack still deploys. A ``rotated`` secret's value is
-    written once: afterwards its rotation function owns it."""
+    an operator (``pulumi config set --secret``) or for a rotation function that writes every value (never give a
+    rotated secret a version, even with ignore_changes: see rule DEPLOY-ROTATION-ROLLBACK)."""
     secret = aws.secretsmanager.Secret(
         logical_name, name=secret_name(settings.stack, key), description=description,
         recovery_window_in_days=settings.recovery_window_days, kms_key_id=settings.kms_key_arn,
         opts=stateful(parent, settings.protect))
     if value is not None:
-        opts = child(parent)
-        if rotated:
-            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["secretString"]))
         version = aws.secretsmanager.SecretVersion(f"{logical_name}-value", secret_id=secret.id,
-                                                   secret_string=pulumi.Output.secret(value), opts=opts)
+                                                   secret_string=pulumi.Output.secret(value), opts=child(parent))
         return secret, version
     return secret, None
 

@@ -209,3 +209,25 @@ def test_force_ssl_applies_on_reboot_whether_static_or_dynamic(stack: StackRecor
         params = {p["name"]: p for p in stack.named(f"{db}-parameters").inputs["parameters"]}
         assert params["rds.force_ssl"]["value"] == "1"
         assert params["rds.force_ssl"]["applyMethod"] == "pending-reboot"
+
+
+# --- Zones by ID ----------------------------------------------------------------------------------------------------
+
+NETWORK_PROGRAM = '''
+from components.network import Network, NetworkArgs
+Network("network", NetworkArgs(stack="dev", nat_gateways="single", flow_logs=False, zone_ids={zone_ids!r}))
+'''
+
+
+def test_network_places_subnets_in_the_zone_ids_it_is_given(tmp_path: Path) -> None:
+    from plan.evaluate import evaluate_program
+
+    program = tmp_path / "__main__.py"
+    program.write_text(NETWORK_PROGRAM.format(zone_ids=("use1-az4", "use1-az6", "use1-az1")))
+    records = evaluate_program("dev", {}, [], program=program)
+    private = [s for s in records.of_type(T.SUBNET) if s.inputs["tags"]["tier"] == "private"]
+    assert [s.inputs["availabilityZoneId"] for s in private] == ["use1-az4", "use1-az6", "use1-az1"]
+
+    program.write_text(NETWORK_PROGRAM.format(zone_ids=("use1-az1", "use1-az2", "us-east-1a")))
+    with pytest.raises(Exception, match=r"zone IDs \['us-east-1a'\] are not available"):
+        evaluate_program("dev", {}, [], program=program)
