@@ -231,3 +231,19 @@ def test_network_places_subnets_in_the_zone_ids_it_is_given(tmp_path: Path) -> N
     program.write_text(NETWORK_PROGRAM.format(zone_ids=("use1-az1", "use1-az2", "us-east-1a")))
     with pytest.raises(Exception, match=r"zone IDs \['us-east-1a'\] are not available"):
         evaluate_program("dev", {}, [], program=program)
+
+
+@pytest.mark.parametrize(("instance_class", "connections"), [
+    ("db.t4g.micro", 112), ("db.t4g.large", 901), ("db.r7g.large", 1802), ("db.m7g.2xlarge", 3604),
+    ("db.r7g.16xlarge", 5000),
+])
+def test_max_connections_follow_rds_default_formula(instance_class: str, connections: int) -> None:
+    assert capacity.max_connections(instance_class) == connections
+
+
+def test_capacity_refuses_what_it_cannot_size() -> None:
+    with pytest.raises(ValueError, match="instance class 'db.x2iezn.metal'"):
+        capacity.max_connections("db.x2iezn.metal")
+    with pytest.raises(ValueError, match="budget of 7 cannot give 4 SQS consumers 2"):
+        capacity.consumer_concurrency(7, 4)
+    assert capacity.consumer_concurrency(10_000, 4) == capacity.MAX_CONSUMER_CONCURRENCY
