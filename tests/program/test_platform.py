@@ -506,7 +506,7 @@ EXPECTED_ACCESS: dict[str, dict[str, set[str]]] = {
                     "docx-upload/*": READ | WRITE, "keys-documents": {"kms:Decrypt", "kms:GenerateDataKey"},
                     "bulk-upload-table": TABLE_RW, "bulk-upload-table/index/*": TABLE_RW - {
                         "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
-                    "bulk-upload-queue": CONSUME},
+                    "keys-tables": {"kms:Decrypt", "kms:GenerateDataKey"}, "bulk-upload-queue": CONSUME},
     "delete-chat": {**DB_URL, "delete-chat-handler-queue": CONSUME},
     "delete-document": {**DB_URL, "documents": {"s3:ListBucket", "s3:ListBucketVersions"},
                         "documents/*": READ | {"s3:DeleteObject", "s3:DeleteObjectVersion"},
