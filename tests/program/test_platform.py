@@ -454,7 +454,7 @@ def test_database_credentials_rotate_in_prod_only(dev: StackRecords, prod: Stack
     for db, identifier in (("macrodb", "macrodb"), ("contactsdb", "contacts-db")):
         rotation = prod.named(f"{db}-credentials-rotation", "aws:secretsmanager/secretRotation:SecretRotation")
         function = prod.named(f"{identifier}-rotation-function", "aws:lambda/function:Function")
-        assert rotation.inputs["secretId"] == prod.named(f"{db}-credentials").inputs["name"]
+        assert rotation.inputs["secretId"] == prod.named(f"{db}-credentials").outputs["id"]  # a secret's id is its ARN
         assert rotation.inputs["rotationLambdaArn"] == function.outputs["arn"]
         assert rotation.inputs["rotationRules"]["automaticallyAfterDays"] <= 90
         permission = prod.named(f"{identifier}-rotation-invoke-from-secrets-manager")
