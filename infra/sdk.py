@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 
 import pulumi_aws
@@ -21,7 +22,7 @@ Kind = Literal["value", "map", "block", "blocks"]
 @cache
 def _resource_modules() -> dict[str, tuple[str, str]]:
     """Type token -> (python module, class name), from the registration the SDK itself hands to the Pulumi runtime."""
-    source = open(pulumi_aws.__file__, encoding="utf-8").read()
+    source = Path(pulumi_aws.__file__).read_text(encoding="utf-8")
     match = re.search(r'resource_modules="""(.*?)"""', source, re.S)
     if match is None:
         raise RuntimeError("pulumi_aws no longer registers its resource modules where this reads them")

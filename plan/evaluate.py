@@ -100,7 +100,8 @@ ARN_TEMPLATES: dict[str, str] = {
         "arn:aws:rds:{region}:{account}:target-group:prx-tg-{hex17}",
     "aws:rds/subnetGroup:SubnetGroup": "arn:aws:rds:{region}:{account}:subgrp:{name}",
     "aws:rds/parameterGroup:ParameterGroup": "arn:aws:rds:{region}:{account}:pg:{name}",
-    "aws:elasticache/replicationGroup:ReplicationGroup": "arn:aws:elasticache:{region}:{account}:replicationgroup:{name}",
+    "aws:elasticache/replicationGroup:ReplicationGroup":
+        "arn:aws:elasticache:{region}:{account}:replicationgroup:{name}",
     "aws:elasticache/subnetGroup:SubnetGroup": "arn:aws:elasticache:{region}:{account}:subnetgroup:{name}",
     "aws:ec2/vpc:Vpc": "arn:aws:ec2:{region}:{account}:vpc/vpc-{hex17}",
     "aws:ec2/subnet:Subnet": "arn:aws:ec2:{region}:{account}:subnet/subnet-{hex17}",

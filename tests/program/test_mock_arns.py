@@ -41,10 +41,12 @@ FORMATS: dict[str, str] = {
     "aws:ecs/cluster:Cluster": rf"arn:aws:ecs:{R}:{A}:cluster/[\w\-]+",
     "aws:rds/instance:Instance": rf"arn:aws:rds:{R}:{A}:db:[a-z][a-z0-9\-]+",
     "aws:rds/proxy:Proxy": rf"arn:aws:rds:{R}:{A}:db-proxy:prx-[0-9a-z]{{17}}",
-    "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": rf"arn:aws:rds:{R}:{A}:target-group:prx-tg-[0-9a-z]{{17}}",
+    "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup":
+        rf"arn:aws:rds:{R}:{A}:target-group:prx-tg-[0-9a-z]{{17}}",
     "aws:rds/subnetGroup:SubnetGroup": rf"arn:aws:rds:{R}:{A}:subgrp:[\w.\- ]+",
     "aws:rds/parameterGroup:ParameterGroup": rf"arn:aws:rds:{R}:{A}:pg:[a-z][a-z0-9\-]+",
-    "aws:elasticache/replicationGroup:ReplicationGroup": rf"arn:aws:elasticache:{R}:{A}:replicationgroup:[a-z][a-z0-9\-]+",
+    "aws:elasticache/replicationGroup:ReplicationGroup":
+        rf"arn:aws:elasticache:{R}:{A}:replicationgroup:[a-z][a-z0-9\-]+",
     "aws:elasticache/subnetGroup:SubnetGroup": rf"arn:aws:elasticache:{R}:{A}:subnetgroup:[a-z][a-z0-9\-]+",
     "aws:ec2/vpc:Vpc": rf"arn:aws:ec2:{R}:{A}:vpc/vpc-{HEX17}",
     "aws:ec2/subnet:Subnet": rf"arn:aws:ec2:{R}:{A}:subnet/subnet-{HEX17}",
@@ -55,8 +57,10 @@ FORMATS: dict[str, str] = {
     "aws:ec2/routeTable:RouteTable": rf"arn:aws:ec2:{R}:{A}:route-table/rtb-{HEX17}",
     "aws:ec2/flowLog:FlowLog": rf"arn:aws:ec2:{R}:{A}:vpc-flow-log/fl-{HEX17}",
     "aws:ec2/vpcEndpoint:VpcEndpoint": rf"arn:aws:ec2:{R}:{A}:vpc-endpoint/vpce-{HEX17}",
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": rf"arn:aws:ec2:{R}:{A}:security-group-rule/sgr-{HEX17}",
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": rf"arn:aws:ec2:{R}:{A}:security-group-rule/sgr-{HEX17}",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
+        rf"arn:aws:ec2:{R}:{A}:security-group-rule/sgr-{HEX17}",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":
+        rf"arn:aws:ec2:{R}:{A}:security-group-rule/sgr-{HEX17}",
     "aws:route53/healthCheck:HealthCheck": rf"arn:aws:route53:::healthcheck/{UUID}",
     # ARNs these types carry as an input (the resource they attach to), echoed unchanged.
     "aws:sns/topicPolicy:TopicPolicy": rf"arn:aws:sns:{R}:{A}:[A-Za-z0-9_\-]+",
