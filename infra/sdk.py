@@ -70,10 +70,12 @@ def fields(args_class: type) -> dict[str, Field]:
 
 
 def args_class(token: str) -> type | None:
+    """The class describing every property of a resource type: its ``_<Name>State`` (inputs and outputs; the name
+    the SDK gives it never collides with a block's ``*Args`` class, unlike ``<Name>Args``)."""
     cls = sdk_class(token)
     if cls is None:
         return None
-    return getattr(importlib.import_module(cls.__module__), f"{cls.__name__}Args", None)
+    return getattr(importlib.import_module(cls.__module__), f"_{cls.__name__}State", None)
 
 
 def _shape(hint: Any, module: Any) -> tuple[Kind, type | None]:
