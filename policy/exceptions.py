@@ -103,7 +103,8 @@ EXCEPTIONS: tuple[DesignException, ...] = (
         ("app-secrets-*", "application keys rotate by planned replacement and externally issued values at their "
                           "issuer: same as SecretsManager.1"))),
     *(DesignException(
-        rule_id=rule_id, resources=pattern, stacks=("dev", "prod"), judges=("checkov",),
+        rule_id=rule_id, resources=pattern, judges=("checkov",),
+        stacks=("prod",) if pattern == "access-logs-bucket" else ("dev", "prod"),  # access logs: prod only
         reason=f"{what}: the bucket holds short-lived or append-only objects and is not versioned "
                "(S3.14/S3.7 do not fit staging, DOCX, attachment and log buckets: security-controls.md)")
       for rule_id, what in (("CKV_AWS_21", "versioning"), ("CKV_AWS_144", "cross-region replication needs "
@@ -111,7 +112,7 @@ EXCEPTIONS: tuple[DesignException, ...] = (
       for pattern in ("bulk-upload-staging-bucket", "docx-upload-bucket", "email-attachments-bucket",
                       "access-logs-bucket")),
     DesignException(
-        rule_id="CKV_AWS_145", resources="access-logs-bucket", stacks=("dev", "prod"), judges=("checkov",),
+        rule_id="CKV_AWS_145", resources="access-logs-bucket", stacks=("prod",), judges=("checkov",),
         reason="S3 delivers server access logs only to a target bucket encrypted with SSE-S3, never SSE-KMS"),
     DesignException(
         rule_id="CKV_AWS_18", resources="documents-replica", stacks=("prod",), judges=("checkov",),
