@@ -308,8 +308,11 @@ def evaluate_program(stack: str, config: dict[str, str], secret_keys: list[str],
     stack_trace = getattr(pulumi_resource, "_get_stack_trace", None)
     if stack_trace is not None:
         pulumi_resource._get_stack_trace = source_pb2.StackTrace
+    def run_program() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        _sync_await(run_pulumi_func(run_program))
         root = settings.get_root_resource()
         if root is not None:
             # The mock engine finishes the stack only on shutdown; collect exports explicitly.
