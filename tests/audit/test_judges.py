@@ -67,15 +67,13 @@ def test_checkov_connects_a_bucket_to_its_public_access_block(tmp_path: Path) ->
     """CKV2_AWS_6 is a graph check: it passes only if the rendered reference joins the two resources."""
     from tools.audit.terraform import render_plan
 
-    def run(*extra: dict) -> set[tuple[str, str]]:
-        records = stack(res("aws:s3/bucket:Bucket", "docs", bucket="docs-dev", out={"id": "docs-dev"}), *extra)
-        plan = tmp_path / "plan.json"
-        plan.write_text(json.dumps(render_plan(records, REGION)))
-        return {(f.rule_id, f.resource) for f in checkov_findings(plan, records, str(CHECKOV))[0]}
-
-    alone = run()
-    blocked = run(res("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "bpa", deps=("docs",),
-                      bucket="docs-dev", blockPublicAcls=True, blockPublicPolicy=True, ignorePublicAcls=True,
-                      restrictPublicBuckets=True))
-    assert ("CKV2_AWS_6", "docs") in alone
-    assert ("CKV2_AWS_6", "docs") not in blocked
+    records = stack(
+        res("aws:s3/bucket:Bucket", "alone", bucket="alone-dev", out={"id": "alone-dev"}),
+        res("aws:s3/bucket:Bucket", "docs", bucket="docs-dev", out={"id": "docs-dev"}),
+        res("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "bpa", deps=("docs",), bucket="docs-dev",
+            blockPublicAcls=True, blockPublicPolicy=True, ignorePublicAcls=True, restrictPublicBuckets=True))
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(render_plan(records, REGION)))
+    failed = {(f.rule_id, f.resource) for f in checkov_findings(plan, records, str(CHECKOV))[0]}
+    assert ("CKV2_AWS_6", "alone") in failed
+    assert ("CKV2_AWS_6", "docs") not in failed
