@@ -43,7 +43,7 @@ workflows: $(VENV)/.installed
 	bash tools/check_workflows.sh
 
 AUDIT_VENV := .venv-audit
-$(AUDIT_VENV)/.installed: tools/audit/requirements.txt $(VENV)/.installed
+$(AUDIT_VENV)/.installed: tools/audit/requirements.txt | $(VENV)/.installed
 	$(PYTHON) -m venv $(AUDIT_VENV)
 	$(VENV)/bin/uv pip install --quiet --python $(AUDIT_VENV)/bin/python --compile-bytecode -r tools/audit/requirements.txt
 	touch $@
