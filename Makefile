@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: bootstrap plan test lint typecheck build bench workflows clean
+.PHONY: bootstrap plan test lint typecheck build bench workflows audit clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,5 +42,15 @@ bench: $(VENV)/.installed
 workflows: $(VENV)/.installed
 	bash tools/check_workflows.sh
 
+AUDIT_VENV := .venv-audit
+$(AUDIT_VENV)/.installed: tools/audit/requirements.txt | $(VENV)/.installed
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(VENV)/bin/uv pip install --quiet --python $(AUDIT_VENV)/bin/python --compile-bytecode -r tools/audit/requirements.txt
+	touch $@
+
+## Outside judges: checkov on both stacks rendered as Terraform plans, parliament on every policy (dist/audit/)
+audit: $(VENV)/.installed $(AUDIT_VENV)/.installed
+	$(PY) -m tools.audit --checkov $(AUDIT_VENV)/bin/checkov
+
 clean:
-	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(AUDIT_VENV) dist .pytest_cache .mypy_cache .ruff_cache

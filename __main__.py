@@ -50,7 +50,10 @@ account_id = aws.get_caller_identity().account_id
 # Customer-managed keys: secrets and log groups always; document objects when the stack asks for SSE-KMS (prod).
 keys = EncryptionKeys("keys", EncryptionKeysArgs(
     stack=stack, account_id=account_id, region=cfg.region, documents=cfg.storage.kms_encryption,
-    dr_region=cfg.storage.dr_region if cfg.storage.replication else None, protect=cfg.protect), in_account)
+    dr_region=cfg.storage.dr_region if cfg.storage.replication else None,
+    # A key per data store (search, cache: both stacks); Performance Insights where it is on; tables in prod only.
+    performance_insights=cfg.database.performance_insights or cfg.contacts_database.performance_insights,
+    tables=cfg.is_production, protect=cfg.protect), in_account)
 secret_settings = SecretSettings(stack=stack, recovery_window_days=cfg.secrets.recovery_window_days,
                                  kms_key_arn=keys.secrets.arn, region=cfg.region, protect=cfg.protect)
 logs_key = keys.logs.arn
@@ -155,23 +158,25 @@ text_extraction = queue("document-text-extractor-lambda", consumer="text_extract
 
 # --- Tables ---------------------------------------------------------------------------------------------------------
 pitr, table_deletion_protection = cfg.tables.point_in_time_recovery, cfg.tables.deletion_protection
+tables_key = keys.tables.arn if keys.tables else None  # prod: our key; dev: the AWS-owned key
 connections = ConnectionTable("connection-gateway", ConnectionTableArgs(
-    table_name=f"connection-gateway-{stack}", point_in_time_recovery=pitr,
+    table_name=f"connection-gateway-{stack}", point_in_time_recovery=pitr, kms_key_arn=tables_key, region=cfg.region,
     deletion_protection=table_deletion_protection, protect=cfg.protect), in_account)
 bulk_requests = Table("bulk-upload", TableArgs(
     table_name=f"bulk-upload-{stack}", indexes=(GlobalIndex(name="DocumentPkIndex", hash_key="SK"),),
     ttl_attribute="expires_at", point_in_time_recovery=pitr, deletion_protection=table_deletion_protection,
-    protect=cfg.protect), in_account)
+    kms_key_arn=tables_key, region=cfg.region, protect=cfg.protect), in_account)
 frecency = Table("frecency", TableArgs(
     table_name=f"frecency-{stack}", ttl_attribute="expires_at", point_in_time_recovery=pitr,
-    deletion_protection=table_deletion_protection, protect=cfg.protect), in_account)
+    deletion_protection=table_deletion_protection, kms_key_arn=tables_key, region=cfg.region, protect=cfg.protect),
+    in_account)
 
 # --- Data stores and secrets: search, MacroDB, ContactsDB, cache, application keys ----------------------------------
 search = SearchDomain("search", SearchDomainArgs(
     domain_name=f"macro-search-{stack}", account_id=account_id, region=cfg.region, network=network,
     allowed_from=store_clients, settings=cfg.search, log_retention_days=cfg.log_retention_days,
-    log_kms_key_arn=logs_key, secrets=secret_settings, alarm_topic_arn=alarm_topic,
-    free_storage_alarm_mb=cfg.alarms.search_free_storage_mb,
+    log_kms_key_arn=logs_key, kms_key_arn=keys.search.arn if keys.search else None, secrets=secret_settings,
+    alarm_topic_arn=alarm_topic, free_storage_alarm_mb=cfg.alarms.search_free_storage_mb,
     jvm_pressure_alarm_percent=cfg.alarms.search_jvm_pressure_percent, protect=cfg.protect), in_account)
 
 db_thresholds = DatabaseAlarmThresholds(cpu_percent=cfg.alarms.rds_cpu_percent,
@@ -191,6 +196,7 @@ def database(name: str, identifier: str, db_name: str, settings: DatabaseConfig,
         identifier=identifier, stack=stack, db_name=db_name, network=network, secrets=secret_settings,
         alarm_topic_arn=alarm_topic, allowed_from=store_clients, settings=settings,
         log_retention_days=cfg.log_retention_days, log_kms_key_arn=logs_key, thresholds=db_thresholds,
+        performance_insights_kms_key_arn=keys.performance_insights.arn if keys.performance_insights else None,
         rotated=cfg.secrets.rotate_database_credentials, protect=cfg.protect, **secret_keys), in_account)
 
 
@@ -204,6 +210,7 @@ cache = RedisCache("cache", RedisCacheArgs(
     allowed_from=store_clients, engine_version=cfg.cache.engine_version, node_type=cfg.cache.node_type,
     nodes=cfg.cache.nodes, snapshot_retention_days=cfg.cache.snapshot_retention_days,
     log_retention_days=cfg.log_retention_days, log_kms_key_arn=logs_key,
+    kms_key_arn=keys.cache.arn if keys.cache else None,
     thresholds=CacheAlarmThresholds(cpu_percent=cfg.alarms.cache_cpu_percent,
                                     memory_percent=cfg.alarms.cache_memory_percent),
     protect=cfg.protect), in_account)

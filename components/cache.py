@@ -89,6 +89,8 @@ class RedisCacheArgs:
     log_retention_days: int = 365
     log_kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed key of the log groups (CKV_AWS_158)."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the data at rest and the snapshots (CKV_AWS_191); ``None`` = the service's key."""
     auth_token_length: int = 64
     thresholds: CacheAlarmThresholds = CacheAlarmThresholds()
     protect: bool = False
@@ -181,6 +183,7 @@ class RedisCache(pulumi.ComponentResource):
             subnet_group_name=self.subnet_group.name, security_group_ids=[self.security_group.id],
             # Deploy rule 32: the AUTH token is accepted only with transit encryption on.
             transit_encryption_enabled=True, transit_encryption_mode="required", at_rest_encryption_enabled=True,
+            kms_key_id=args.kms_key_arn,
             auth_token=self.auth_token.result,
             auto_minor_version_upgrade=True,
             snapshot_retention_limit=args.snapshot_retention_days,

@@ -18,6 +18,8 @@ class ConnectionTableArgs:
     deletion_protection: bool = True
     ttl_attribute: str | None = None
     """Optional expiry attribute for stale connections (the gateway computes staleness itself today)."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    region: str | None = None
     protect: bool = False
 
 
@@ -31,4 +33,5 @@ class ConnectionTable(Table):
         super().__init__(name, TableArgs(
             table_name=args.table_name, hash_key="PK", range_key="SK", indexes=(CONNECTION_PK_INDEX,),
             ttl_attribute=args.ttl_attribute, point_in_time_recovery=args.point_in_time_recovery,
-            deletion_protection=args.deletion_protection, protect=args.protect), opts)
+            deletion_protection=args.deletion_protection, kms_key_arn=args.kms_key_arn,
+            region=args.region, protect=args.protect), opts)

@@ -58,6 +58,8 @@ class MacroDatabaseArgs:
     log_retention_days: int = 365
     log_kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed key of the log groups (CKV_AWS_158)."""
+    performance_insights_kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of Performance Insights (CKV_AWS_354), used only when PI is on."""
     thresholds: DatabaseAlarmThresholds = DatabaseAlarmThresholds()
     rotated: bool = False
     """The credentials rotate (see :meth:`MacroDatabase.rotate_with`). The program then stores no value in the
@@ -151,6 +153,7 @@ class MacroDatabase(pulumi.ComponentResource):
             copy_tags_to_snapshot=True, auto_minor_version_upgrade=True,
             performance_insights_enabled=db.performance_insights,
             performance_insights_retention_period=7 if db.performance_insights else None,
+            performance_insights_kms_key_id=args.performance_insights_kms_key_arn if db.performance_insights else None,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"], iam_database_authentication_enabled=True,
             ca_cert_identifier=CA_CERTIFICATE, monitoring_interval=db.monitoring_interval,
             monitoring_role_arn=monitoring_role.arn if monitoring_role else None, apply_immediately=False,

@@ -42,6 +42,8 @@ class SearchDomainArgs:
     log_retention_days: int = 365
     log_kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed key of the log groups (CKV_AWS_158)."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the data at rest (CKV_AWS_247); ``None`` = the AWS-managed ``aws/es`` key."""
     secrets: SecretSettings
     alarm_topic_arn: pulumi.Input[str]
     free_storage_alarm_mb: int = 20480
@@ -136,7 +138,7 @@ class SearchDomain(pulumi.ComponentResource):
             },
             ebs_options={"ebs_enabled": True, "volume_type": "gp3", "volume_size": args.settings.ebs_size_gb},
             vpc_options={"subnet_ids": subnets, "security_group_ids": [self.security_group.id]},
-            encrypt_at_rest={"enabled": True},
+            encrypt_at_rest={"enabled": True, "kms_key_id": args.kms_key_arn},
             node_to_node_encryption={"enabled": True},
             domain_endpoint_options={"enforce_https": True, "tls_security_policy": TLS_POLICY},
             advanced_security_options={

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components._options import stateful
+from components.encryption_keys import grant_decrypt
 from infra import iam
 
 
@@ -34,7 +35,16 @@ class TableArgs:
     """Items whose epoch-seconds value in this attribute has passed are deleted by DynamoDB."""
     point_in_time_recovery: bool = True
     deletion_protection: bool = True
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key (CKV_AWS_119); ``None`` = the AWS-owned key. Readers and writers then get the key's use
+    through DynamoDB only (``kms:ViaService``) from the grant helpers."""
+    region: str | None = None
+    """Region of the table, for the ``kms:ViaService`` condition; required with ``kms_key_arn``."""
     protect: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kms_key_arn is not None and not self.region:
+            raise ValueError(f"table {self.table_name}: kms_key_arn needs region (grants name dynamodb.<region>)")
 
 
 class Table(pulumi.ComponentResource):
@@ -59,7 +69,8 @@ class Table(pulumi.ComponentResource):
                     aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name=key, key_type=key_type)
                     for key, key_type in ((i.hash_key, "HASH"), (i.range_key, "RANGE")) if key])
                 for i in args.indexes] or None,
-            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True,
+                                                                              kms_key_arn=args.kms_key_arn),
             point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=args.point_in_time_recovery),
             ttl=aws.dynamodb.TableTtlArgs(attribute_name=args.ttl_attribute, enabled=True)
             if args.ttl_attribute else None,
@@ -74,9 +85,17 @@ class Table(pulumi.ComponentResource):
         grants.allow(f"read {self.args.table_name}",
                      ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan",
                       "dynamodb:DescribeTable", "dynamodb:ConditionCheckItem"], self._arns())
+        self._grant_key(grants, encrypt=False)
 
     def grant_read_write(self, grants: iam.Grants) -> None:
         self.grant_read(grants)
         grants.allow(f"write {self.args.table_name}",
                      ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
                      [self.table.arn])
+        self._grant_key(grants, encrypt=True)
+
+    def _grant_key(self, grants: iam.Grants, *, encrypt: bool) -> None:
+        if self.args.kms_key_arn is not None:
+            assert self.args.region is not None
+            grant_decrypt(grants, self.args.kms_key_arn, "dynamodb", self.args.region,
+                          "tables write" if encrypt else "tables read", encrypt=encrypt)

@@ -83,12 +83,26 @@ KEY_ADMIN_ACTIONS = [
 ]
 
 
-def key_policy(account_id: pulumi.Input[str], service_statements: Sequence[dict[str, Any]] = ()) -> pulumi.Output[str]:
+# What encrypting and decrypting through a service takes (the service creates grants on the caller's behalf).
+KEY_USE_ACTIONS = ["kms:CreateGrant", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey",
+                   "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"]
+
+
+def key_policy(account_id: pulumi.Input[str], service_statements: Sequence[dict[str, Any]] = (), *,
+               used_via: str | None = None) -> pulumi.Output[str]:
     """A KMS key policy: the account administers the key through IAM (no lock-out), plus the given service grants.
-    In a key policy the resource "*" means the key itself."""
+    With ``used_via`` (e.g. ``dynamodb.us-east-1.amazonaws.com``) the account's principals may use the key only through
+    that service (``kms:ViaService``), never directly. In a key policy the resource "*" means the key itself."""
     root = pulumi.Output.concat("arn:aws:iam::", account_id, ":root")
-    return document([{"Sid": "AccountAdministersKey", "Effect": "Allow", "Principal": {"AWS": root},
-                      "Action": KEY_ADMIN_ACTIONS, "Resource": "*"}, *service_statements])
+    admin = [a for a in KEY_ADMIN_ACTIONS if not used_via or a not in KEY_USE_ACTIONS]
+    statements: list[dict[str, Any]] = [{"Sid": "AccountAdministersKey", "Effect": "Allow",
+                                         "Principal": {"AWS": root}, "Action": admin, "Resource": "*"}]
+    if used_via:
+        statements.append({
+            "Sid": "AccountUsesKeyOnlyThroughService", "Effect": "Allow", "Principal": {"AWS": root},
+            "Action": KEY_USE_ACTIONS, "Resource": "*",
+            "Condition": {"StringEquals": {"kms:ViaService": used_via, "kms:CallerAccount": account_id}}})
+    return document([*statements, *service_statements])
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -8,12 +8,15 @@ registration as a :class:`~infra.records.ResourceRecord`. Tests, the rule set an
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import os
 import re
 import runpy
+import string
 import sys
 import threading
+import uuid
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.records import ResourceRecord, StackRecords
+from infra.sdk import has_arn
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
@@ -64,28 +68,64 @@ def read_stack_config(stack: str, root: Path = ROOT) -> tuple[str, dict[str, str
     return project, config, secret_keys
 
 
-# ARNs in each service's real shape, so policies and references built from them look like AWS's.
+# ARNs in each service's real format (the resource types the program records), so policies, references and the
+# outside checkers see what AWS would return. Fields: {name} physical name, {region}, {account}, and values derived
+# from the type and logical name so the same program gives the same ARNs: {uid} (a UUID, e.g. KMS key ids),
+# {suffix} (the six characters Secrets Manager appends), {hex17} (EC2/RDS-style resource ids, e.g. vpc-<17 hex>).
+# Types whose SDK class has no ``arn`` output get none: AWS gives them no ARN.
 ARN_TEMPLATES: dict[str, str] = {
     "aws:s3/bucket:Bucket": "arn:aws:s3:::{name}",
     "aws:sqs/queue:Queue": "arn:aws:sqs:{region}:{account}:{name}",
+    "aws:sns/topic:Topic": "arn:aws:sns:{region}:{account}:{name}",
+    "aws:sns/topicSubscription:TopicSubscription": "arn:aws:sns:{region}:{account}:{topic}:{uid}",
     "aws:iam/role:Role": "arn:aws:iam::{account}:role/{name}",
     "aws:iam/policy:Policy": "arn:aws:iam::{account}:policy/{name}",
-    "aws:secretsmanager/secret:Secret": "arn:aws:secretsmanager:{region}:{account}:secret:{name}-AbCdEf",
-    "aws:kms/key:Key": "arn:aws:kms:{region}:{account}:key/key-{name}",
+    "aws:iam/serviceLinkedRole:ServiceLinkedRole": "arn:aws:iam::{account}:role/aws-service-role/{service}/{role}",
+    "aws:kms/key:Key": "arn:aws:kms:{region}:{account}:key/{uid}",
+    "aws:kms/alias:Alias": "arn:aws:kms:{region}:{account}:{name}",
+    "aws:secretsmanager/secret:Secret": "arn:aws:secretsmanager:{region}:{account}:secret:{name}-{suffix}",
+    "aws:secretsmanager/secretVersion:SecretVersion": "{secret}",
     "aws:lambda/function:Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "aws:lambda/eventSourceMapping:EventSourceMapping": "arn:aws:lambda:{region}:{account}:event-source-mapping:{uid}",
     "aws:cloudwatch/logGroup:LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+    "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
+    "aws:scheduler/schedule:Schedule": "arn:aws:scheduler:{region}:{account}:schedule/{group}/{name}",
     "aws:opensearch/domain:Domain": "arn:aws:es:{region}:{account}:domain/{name}",
     "aws:dynamodb/table:Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
     "aws:ecs/cluster:Cluster": "arn:aws:ecs:{region}:{account}:cluster/{name}",
-    "aws:sns/topic:Topic": "arn:aws:sns:{region}:{account}:{name}",
-    "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
+    "aws:rds/instance:Instance": "arn:aws:rds:{region}:{account}:db:{name}",
+    "aws:rds/proxy:Proxy": "arn:aws:rds:{region}:{account}:db-proxy:prx-{hex17}",
+    "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup":
+        "arn:aws:rds:{region}:{account}:target-group:prx-tg-{hex17}",
+    "aws:rds/subnetGroup:SubnetGroup": "arn:aws:rds:{region}:{account}:subgrp:{name}",
+    "aws:rds/parameterGroup:ParameterGroup": "arn:aws:rds:{region}:{account}:pg:{name}",
+    "aws:elasticache/replicationGroup:ReplicationGroup":
+        "arn:aws:elasticache:{region}:{account}:replicationgroup:{name}",
+    "aws:elasticache/subnetGroup:SubnetGroup": "arn:aws:elasticache:{region}:{account}:subnetgroup:{name}",
+    "aws:ec2/vpc:Vpc": "arn:aws:ec2:{region}:{account}:vpc/vpc-{hex17}",
+    "aws:ec2/subnet:Subnet": "arn:aws:ec2:{region}:{account}:subnet/subnet-{hex17}",
+    "aws:ec2/securityGroup:SecurityGroup": "arn:aws:ec2:{region}:{account}:security-group/sg-{hex17}",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "arn:aws:ec2:{region}:{account}:security-group/sg-{hex17}",
+    "aws:ec2/eip:Eip": "arn:aws:ec2:{region}:{account}:elastic-ip/eipalloc-{hex17}",
+    "aws:ec2/internetGateway:InternetGateway": "arn:aws:ec2:{region}:{account}:internet-gateway/igw-{hex17}",
+    "aws:ec2/routeTable:RouteTable": "arn:aws:ec2:{region}:{account}:route-table/rtb-{hex17}",
+    "aws:ec2/flowLog:FlowLog": "arn:aws:ec2:{region}:{account}:vpc-flow-log/fl-{hex17}",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "arn:aws:ec2:{region}:{account}:vpc-endpoint/vpce-{hex17}",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
+        "arn:aws:ec2:{region}:{account}:security-group-rule/sgr-{hex17}",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":
+        "arn:aws:ec2:{region}:{account}:security-group-rule/sgr-{hex17}",
+    "aws:route53/healthCheck:HealthCheck": "arn:aws:route53:::healthcheck/{uid}",
 }
+# Roles AWS creates for a service-linked role request (IAM's documented names).
+SERVICE_LINKED_ROLE_NAMES = {"opensearchservice.amazonaws.com": "AWSServiceRoleForAmazonOpenSearchService"}
 # Other computed outputs the program reads (endpoints, URLs, ids).
 COMPUTED_OUTPUTS: dict[str, dict[str, str]] = {
     "aws:s3/bucket:Bucket": {"bucket": "{name}", "bucketRegionalDomainName": "{name}.s3.{region}.amazonaws.com"},
     "aws:sqs/queue:Queue": {"url": "https://sqs.{region}.amazonaws.com/{account}/{name}"},
     "aws:iam/role:Role": {"uniqueId": "AROA{name}"},
-    "aws:kms/key:Key": {"keyId": "key-{name}"},
+    "aws:kms/key:Key": {"keyId": "{uid}"},
     "aws:lambda/function:Function": {
         "qualifiedArn": "{arn}:1", "version": "1",
         "invokeArn": "arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations"},
@@ -116,21 +156,23 @@ class PlatformMocks(pulumi_mocks.Mocks):
         physical = _physical_name(args)
         resource_id = physical
         typ = args.typ
-        service = typ.split(":")[1].split("/")[0] if typ.startswith("aws:") else ""
-        outputs.setdefault("arn", f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{typ.split(':')[-1].lower()}/{physical}")
         if "name" not in outputs and typ.startswith("aws:"):
             outputs["name"] = physical
-        template = ARN_TEMPLATES.get(typ)
-        if template is not None:
-            outputs["arn"] = template.format(region=REGION, account=ACCOUNT_ID, name=physical)
-        outputs.update({key: value.format(region=REGION, account=ACCOUNT_ID, name=physical, arn=outputs["arn"])
+        fields = _arn_fields(args, physical)
+        arn = mock_arn(typ, fields)
+        if arn is not None and "arn" not in args.inputs:
+            outputs["arn"] = arn
+        outputs.update({key: value.format(arn=outputs.get("arn"), **fields)
                         for key, value in COMPUTED_OUTPUTS.get(typ, {}).items()})
         if typ == "aws:kms/key:Key":
             resource_id = outputs["keyId"]
+        elif typ == "aws:secretsmanager/secret:Secret":
+            resource_id = outputs["arn"]  # the provider's id of a secret is its ARN
         elif typ == "aws:route53/healthCheck:HealthCheck":
             resource_id = f"hc-{physical}"
         elif typ.startswith("random:"):
             outputs.update(result=_mock_secret(args.name), id=f"{args.name}-id")
+        outputs.setdefault("id", resource_id)  # as the provider returns it, so records can be joined on it
         with self._lock:
             self.created[(args.typ, args.name)] = (args, outputs)
         return resource_id, outputs
@@ -154,6 +196,36 @@ class PlatformMocks(pulumi_mocks.Mocks):
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         raise NotImplementedError(f"the offline plan has no mock for the call {token}; add one to PlatformMocks.call")
+
+
+def _arn_fields(args: pulumi_mocks.MockResourceArgs, physical: str) -> dict[str, str]:
+    """The values ARN templates draw on; derived ones hash the type and logical name, so they never change between
+    runs of the same program."""
+    digest = hashlib.sha256(f"{args.typ}::{args.name}".encode()).hexdigest()
+    alphabet = string.ascii_letters + string.digits
+    service = str(args.inputs.get("awsServiceName") or "")
+    return {
+        "name": physical, "region": str(args.inputs.get("region") or REGION), "account": ACCOUNT_ID,
+        "uid": str(uuid.UUID(digest[:32])), "hex17": digest[:17],
+        "suffix": "".join(alphabet[int(digest[i:i + 2], 16) % len(alphabet)] for i in range(0, 12, 2)),
+        "topic": str(args.inputs.get("topic") or "").rsplit(":", 1)[-1],
+        "secret": str(args.inputs.get("secretId") or ""),
+        "group": str(args.inputs.get("groupName") or "default"),
+        "service": service,
+        "role": SERVICE_LINKED_ROLE_NAMES.get(service, "AWSServiceRoleFor" + service.split(".")[0].title()),
+    }
+
+
+def mock_arn(typ: str, fields: dict[str, str]) -> str | None:
+    """The ARN AWS would give a resource of this type, or None for types without one (policies, attachments, ...)."""
+    template = ARN_TEMPLATES.get(typ)
+    if template is not None:
+        return template.format(**fields)
+    if not has_arn(typ):
+        return None
+    service = typ.split(":")[1].split("/")[0]
+    # A type the program newly records: a plausible ARN, until its real format is added above (a test asks for it).
+    return f"arn:aws:{service}:{fields['region']}:{ACCOUNT_ID}:{typ.split(':')[-1].lower()}/{fields['name']}"
 
 
 def _physical_name(args: pulumi_mocks.MockResourceArgs) -> str:
@@ -237,8 +309,11 @@ def evaluate_program(stack: str, config: dict[str, str], secret_keys: list[str],
     stack_trace = getattr(pulumi_resource, "_get_stack_trace", None)
     if stack_trace is not None:
         pulumi_resource._get_stack_trace = source_pb2.StackTrace
+    def run_program() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        _sync_await(run_pulumi_func(run_program))
         root = settings.get_root_resource()
         if root is not None:
             # The mock engine finishes the stack only on shutdown; collect exports explicitly.

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from infra.records import ResourceRecord, StackRecords
 from policy import types as T
-from policy.engine import ADVISORY, PROD, resource_rule, stack_rule
+from policy.engine import PROD, resource_rule, stack_rule
 from policy.helpers import MISSING, as_list, get, is_false, is_true, known_str, num, resolve
 
 Found = Iterator[tuple[ResourceRecord | None, str]]
@@ -20,6 +20,18 @@ def _flag(r: ResourceRecord, path: str, what: str) -> Iterator[str]:
     v = get(r.inputs, path)
     if v is not None and not is_true(v):
         yield f"{what} is {'unset' if v is MISSING else v}"
+
+
+def _customer_key(r: ResourceRecord, key_path: str, what: str) -> Iterator[str]:
+    """Yield when data is encrypted with an AWS-owned or AWS-managed key instead of ours: the key input is absent,
+    empty or an ``alias/aws/...`` alias (silent when unknown at preview). ``enabled=True`` alone is not enough."""
+    key = get(r.inputs, key_path)
+    if key is None:
+        return
+    if key is MISSING or not key:
+        yield f"{what} uses an AWS key: {key_path} is unset"
+    elif isinstance(key, str) and key.startswith("alias/aws/"):
+        yield f"{what} uses the AWS-managed key {key}"
 
 
 # ---------------------------------------------------------------- DynamoDB
@@ -44,10 +56,12 @@ def ddb_deletion_protection(r: ResourceRecord, stack: str) -> Iterator[str]:
 
 
 @resource_rule("CKV_AWS_119", "Tables encrypt with a customer-managed key", types=[T.TABLE], stacks=PROD,
-               severity=ADVISORY, fix="set server_side_encryption={'enabled': True, 'kms_key_arn': <CMK>}")
+               fix="set server_side_encryption={'enabled': True, 'kms_key_arn': <CMK>}")
 def ddb_cmk(r: ResourceRecord, stack: str) -> Iterator[str]:
     if is_false(get(r.inputs, "serverSideEncryption.enabled")) or get(r.inputs, "serverSideEncryption") is MISSING:
         yield "uses the AWS-owned key"
+    else:
+        yield from _customer_key(r, "serverSideEncryption.kmsKeyArn", "server-side encryption")
 
 
 @resource_rule("DEPLOY-DYNAMODB-ATTRIBUTES", "Attributes are exactly the table and index keys", types=[T.TABLE],
@@ -76,6 +90,13 @@ def ddb_attributes(r: ResourceRecord, stack: str) -> Iterator[str]:
 @resource_rule("Opensearch.1", "Encrypted at rest", types=[T.DOMAIN], fix="set encrypt_at_rest={'enabled': True}")
 def os_at_rest(r: ResourceRecord, stack: str) -> Iterator[str]:
     yield from _flag(r, "encryptAtRest.enabled", "encryption at rest")
+
+
+@resource_rule("CKV_AWS_247", "Encrypted at rest with a customer-managed key", types=[T.DOMAIN],
+               fix="set encrypt_at_rest={'enabled': True, 'kms_key_id': <CMK ARN>}")
+def os_cmk(r: ResourceRecord, stack: str) -> Iterator[str]:
+    if not is_false(get(r.inputs, "encryptAtRest.enabled")):  # off entirely: Opensearch.1 reports it
+        yield from _customer_key(r, "encryptAtRest.kmsKeyId", "encryption at rest")
 
 
 @resource_rule("Opensearch.2", "Domains live in the VPC with their own security group", types=[T.DOMAIN],
@@ -398,6 +419,13 @@ def rds_pi(r: ResourceRecord, stack: str) -> Iterator[str]:
     yield from _flag(r, "performanceInsightsEnabled", "Performance Insights")
 
 
+@resource_rule("CKV_AWS_354", "Performance Insights encrypts with a customer-managed key", types=[T.RDS_INSTANCE],
+               stacks=PROD, fix="set performance_insights_kms_key_id=<CMK ARN>")
+def rds_pi_cmk(r: ResourceRecord, stack: str) -> Iterator[str]:
+    if is_true(r.inputs.get("performanceInsightsEnabled")):  # off: CKV_AWS_353 reports it
+        yield from _customer_key(r, "performanceInsightsKmsKeyId", "Performance Insights")
+
+
 @resource_rule("SecretsManager.1-RDS", "RDS rotates its master password in Secrets Manager", types=[T.RDS_INSTANCE],
                fix="set manage_master_user_password=True and drop password")
 def rds_managed_password(r: ResourceRecord, stack: str) -> Iterator[str]:
@@ -561,6 +589,13 @@ def cache_failover(r: ResourceRecord, stack: str) -> Iterator[str]:
                fix="set at_rest_encryption_enabled=True")
 def cache_at_rest(r: ResourceRecord, stack: str) -> Iterator[str]:
     yield from _flag(r, "atRestEncryptionEnabled", "encryption at rest")
+
+
+@resource_rule("CKV_AWS_191", "Encrypted at rest with a customer-managed key", types=[T.REPLICATION_GROUP],
+               fix="set kms_key_id=<CMK ARN> with at_rest_encryption_enabled=True")
+def cache_cmk(r: ResourceRecord, stack: str) -> Iterator[str]:
+    if not is_false(r.inputs.get("atRestEncryptionEnabled")):  # off entirely: ElastiCache.4 reports it
+        yield from _customer_key(r, "kmsKeyId", "encryption at rest")
 
 
 @resource_rule("ElastiCache.5", "Encrypted in transit", types=[T.REPLICATION_GROUP],

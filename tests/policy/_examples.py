@@ -91,7 +91,8 @@ TABLE = dict(name="bulk-dev", billingMode="PAY_PER_REQUEST", hashKey="PK", range
              pointInTimeRecovery={"enabled": True}, deletionProtectionEnabled=True,
              serverSideEncryption={"enabled": True, "kmsKeyArn": arn("key")})
 DOMAIN = dict(
-    domainName="search-prod", encryptAtRest={"enabled": True}, nodeToNodeEncryption={"enabled": True},
+    domainName="search-prod", encryptAtRest={"enabled": True, "kmsKeyId": arn("key")},
+    nodeToNodeEncryption={"enabled": True},
     vpcOptions={"subnetIds": ["a", "b", "c"], "securityGroupIds": ["sg"]},
     clusterConfig={"instanceType": "r7g.large.search", "instanceCount": 3, "zoneAwarenessEnabled": True,
                    "zoneAwarenessConfig": {"availabilityZoneCount": 3}, "dedicatedMasterEnabled": True,
@@ -110,14 +111,15 @@ RDS = dict(identifier="macrodb-prod", username="macroadmin", dbName="macrodb", m
            monitoringInterval=60, monitoringRoleArn=arn("mon"), deletionProtection=True,
            enabledCloudwatchLogsExports=["postgresql", "upgrade"], iamDatabaseAuthenticationEnabled=True,
            backupRetentionPeriod=7, copyTagsToSnapshot=True, caCertIdentifier="rds-ca-rsa2048-g1",
-           performanceInsightsEnabled=True, parameterGroupName="pg", skipFinalSnapshot=False,
+           performanceInsightsEnabled=True, performanceInsightsKmsKeyId=arn("key"), parameterGroupName="pg",
+           skipFinalSnapshot=False,
            finalSnapshotIdentifier="macrodb-final")
 PARAMS = res(T.RDS_PARAMETER_GROUP, "pg", family="postgres17",
              parameters=[{"name": "rds.force_ssl", "value": "1"}, {"name": "log_min_duration_statement",
                                                                    "value": "500"}])
 CACHE = dict(description="cache", atRestEncryptionEnabled=True, transitEncryptionEnabled=True,
              authToken="a" * 32, subnetGroupName="cache-subnets", automaticFailoverEnabled=True,
-             multiAzEnabled=True, numCacheClusters=2, snapshotRetentionLimit=7)
+             multiAzEnabled=True, numCacheClusters=2, snapshotRetentionLimit=7, kmsKeyId=arn("key"))
 KEY = dict(enableKeyRotation=True, deletionWindowInDays=30,
            policy=doc({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*",
                        "Resource": "*"},
@@ -295,6 +297,7 @@ EXAMPLES: dict[str, tuple[str, list[dict], list[dict]]] = {
     "DynamoDB.2": one(T.TABLE, TABLE, "pointInTimeRecovery.enabled", False, "prod"),
     "DynamoDB.6": one(T.TABLE, TABLE, "deletionProtectionEnabled", DELETE, "prod"),
     "CKV_AWS_119": one(T.TABLE, TABLE, "serverSideEncryption.enabled", False, "prod"),
+    "CKV_AWS_247": one(T.DOMAIN, DOMAIN, "encryptAtRest.kmsKeyId", DELETE),
     "DEPLOY-DYNAMODB-ATTRIBUTES": one(T.TABLE, TABLE, "attributes", [{"name": "PK", "type": "S"},
                                                                       {"name": "SK", "type": "S"},
                                                                       {"name": "status", "type": "S"}]),
@@ -333,6 +336,7 @@ EXAMPLES: dict[str, tuple[str, list[dict], list[dict]]] = {
                     [PARAMS, res(T.RDS_INSTANCE, "db", **RDS)]),
     "CKV_AWS_211": one(T.RDS_INSTANCE, RDS, "caCertIdentifier", "rds-ca-2019"),
     "CKV_AWS_353": one(T.RDS_INSTANCE, RDS, "performanceInsightsEnabled", DELETE, "prod"),
+    "CKV_AWS_354": one(T.RDS_INSTANCE, RDS, "performanceInsightsKmsKeyId", DELETE, "prod"),
     "SecretsManager.1-RDS": one(T.RDS_INSTANCE, RDS, "manageMasterUserPassword", DELETE),
     "RDS.43": one(T.RDS_PROXY, {"name": "proxy", "requireTls": True}, "requireTls", False),
     "DEPLOY-RDS-PASSWORD": one(T.RDS_INSTANCE, RDS, "password", "pass word@1"),
@@ -358,6 +362,7 @@ EXAMPLES: dict[str, tuple[str, list[dict], list[dict]]] = {
     "ElastiCache.2": one(T.REPLICATION_GROUP, CACHE, "autoMinorVersionUpgrade", False),
     "ElastiCache.3": one(T.REPLICATION_GROUP, CACHE, "multiAzEnabled", False, "prod"),
     "ElastiCache.4": one(T.REPLICATION_GROUP, CACHE, "atRestEncryptionEnabled", DELETE),
+    "CKV_AWS_191": one(T.REPLICATION_GROUP, CACHE, "kmsKeyId", DELETE),
     "ElastiCache.5": one(T.REPLICATION_GROUP, CACHE, "transitEncryptionEnabled", False),
     "ElastiCache.6": one(T.REPLICATION_GROUP, CACHE, "authToken", DELETE),
     "ElastiCache.7": one(T.REPLICATION_GROUP, CACHE, "subnetGroupName", DELETE),
@@ -451,6 +456,17 @@ EXAMPLES: dict[str, tuple[str, list[dict], list[dict]]] = {
     "DEPLOY-RDS-PROXY-BORROW": (
         "dev", [*PROXY, res(T.FUNCTION, "fn", **FUNCTION)],
         [*PROXY, res(T.FUNCTION, "fn", **patch(FUNCTION, "timeout", 150))]),
+}
+
+# Further violating forms of a rule, beside its main example: each is a shape that once slipped through.
+MORE_VIOLATIONS: dict[str, list[tuple[str, list[dict]]]] = {
+    # Encryption switched on, but with the AWS-owned key: enabled=True and no kms_key_arn.
+    "CKV_AWS_119": [("prod", [res(T.TABLE, "r", **patch(TABLE, "serverSideEncryption", {"enabled": True}))])],
+    "CKV_AWS_247": [("dev", [res(T.DOMAIN, "r", **patch(DOMAIN, "encryptAtRest", {"enabled": True}))]),
+                    ("dev", [res(T.DOMAIN, "r", **patch(DOMAIN, "encryptAtRest.kmsKeyId", "alias/aws/es"))])],
+    "CKV_AWS_191": [("dev", [res(T.REPLICATION_GROUP, "r", **patch(CACHE, "kmsKeyId", ""))])],
+    "CKV_AWS_354": [("prod", [res(T.RDS_INSTANCE, "r", **patch(RDS, "performanceInsightsKmsKeyId",
+                                                                  "alias/aws/rds"))])],
 }
 
 # SECRET-OUTPUTS needs a stack output, which ``stack()`` takes separately.

@@ -8,7 +8,7 @@ import pytest
 
 from policy.engine import make_violation, run_rule
 from policy.rules import RULES, evaluate
-from tests.policy._examples import EXAMPLES, build, res, stack
+from tests.policy._examples import EXAMPLES, MORE_VIOLATIONS, build, res, stack
 
 
 def test_every_rule_has_an_example_pair():
@@ -30,6 +30,14 @@ def test_rule_passes_on_passing_example(rule_id):
     _, good = build(rule_id)
     found = run_rule(RULES[rule_id], good)
     assert not found, [v.message for v in found]
+
+
+@pytest.mark.parametrize(("rule_id", "index"), [(r, i) for r, cases in sorted(MORE_VIOLATIONS.items())
+                                                 for i in range(len(cases))])
+def test_rule_fires_on_further_violating_forms(rule_id, index):
+    stack_name, specs = MORE_VIOLATIONS[rule_id][index]
+    found = run_rule(RULES[rule_id], stack(*specs, name=stack_name))
+    assert found and all(v.rule_id == rule_id for v in found), f"{rule_id} missed violating form {index}"
 
 
 def test_prod_only_rules_do_not_apply_to_dev():

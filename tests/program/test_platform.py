@@ -456,7 +456,7 @@ def test_database_credentials_rotate_in_prod_only(dev: StackRecords, prod: Stack
         rotation = prod.named(f"{db}-credentials-rotation", "aws:secretsmanager/secretRotation:SecretRotation")
         function = prod.named(f"{identifier}-rotation-function", "aws:lambda/function:Function")
         instance = prod.named(f"{db}-instance")
-        assert rotation.inputs["secretId"] == prod.named(f"{db}-credentials").inputs["name"]
+        assert rotation.inputs["secretId"] == prod.named(f"{db}-credentials").outputs["id"]  # a secret's id is its ARN
         assert rotation.inputs["rotationLambdaArn"] == function.outputs["arn"]
         assert rotation.inputs["rotationRules"]["automaticallyAfterDays"] <= 90
         permission = prod.named(f"{identifier}-rotation-invoke-from-secrets-manager")
@@ -499,7 +499,7 @@ EXPECTED_ACCESS: dict[str, dict[str, set[str]]] = {
                     "docx-upload/*": READ | WRITE, "keys-documents": {"kms:Decrypt", "kms:GenerateDataKey"},
                     "bulk-upload-table": TABLE_RW, "bulk-upload-table/index/*": TABLE_RW - {
                         "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
-                    "bulk-upload-queue": CONSUME},
+                    "keys-tables": {"kms:Decrypt", "kms:GenerateDataKey"}, "bulk-upload-queue": CONSUME},
     "delete-chat": {**DB_URL, "delete-chat-handler-queue": CONSUME},
     "delete-document": {**DB_URL, "documents": {"s3:ListBucket", "s3:ListBucketVersions"},
                         "documents/*": READ | {"s3:DeleteObject", "s3:DeleteObjectVersion"},
