@@ -225,7 +225,9 @@ def test_network_places_subnets_in_the_zone_ids_it_is_given(tmp_path: Path) -> N
     program = tmp_path / "__main__.py"
     program.write_text(NETWORK_PROGRAM.format(zone_ids=("use1-az4", "use1-az6", "use1-az1")))
     records = evaluate_program("dev", {}, [], program=program)
-    private = [s for s in records.of_type(T.SUBNET) if s.inputs["tags"]["tier"] == "private"]
+    # Registration order varies between runs: order the subnets by their (indexed) names.
+    private = sorted((s for s in records.of_type(T.SUBNET) if s.inputs["tags"]["tier"] == "private"),
+                     key=lambda s: s.name)
     assert [s.inputs["availabilityZoneId"] for s in private] == ["use1-az4", "use1-az6", "use1-az1"]
 
     program.write_text(NETWORK_PROGRAM.format(zone_ids=("use1-az1", "use1-az2", "us-east-1a")))
