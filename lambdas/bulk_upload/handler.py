@@ -39,7 +39,6 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -50,6 +49,7 @@ from core.config import env_int, env_str
 from core.db import connection, transaction
 from core.keys import document_prefix
 from core.logging import logger
+from core.s3_events import ObjectRef, eventbridge_object, find_object
 from core.safe_zip import ArchiveLimits, UnsafeArchive, open_checked, read_member
 
 ID_NAMESPACE = uuid.UUID("0b7f4f9e-5d7c-4b0a-8c1e-2f7d3c9a6e55")  # stable: ids must survive redeploys
@@ -116,6 +116,15 @@ def stable_id(*parts: str) -> str:
 # --- message parsing ---------------------------------------------------------------------------------------------
 
 
+def _uploaded_zip_key(source: ObjectRef) -> str:
+    """The event's key as ``extract/{request id}``: of the candidate decodings with that shape, the one in S3."""
+    shaped = tuple(k for k in source.keys if k.startswith("extract/") and k.count("/") == 1) or source.keys
+    if len(shaped) == 1:
+        return shaped[0]
+    found = find_object(source, shaped)
+    return found.key if found is not None else shaped[0]  # none exists: the download says so
+
+
 def parse_message(record: SQSRecord, staging_bucket: str) -> ExtractZip:
     """The request a message names; BadMessage (naming the message id) for anything else."""
     mid = record.message_id
@@ -137,11 +146,11 @@ def parse_message(record: SQSRecord, staging_bucket: str) -> ExtractZip:
             raise BadMessage(f"message {mid}: ExtractZip user_id, name and parent_id must be strings")
         request = ExtractZip(request_id, key, **optional)
     elif body.get("source") == "aws.s3" and body.get("detail-type") == "Object Created":
-        detail = body.get("detail") or {}
-        bucket = (detail.get("bucket") or {}).get("name")
-        key = unquote_plus(str((detail.get("object") or {}).get("key") or ""))
-        if bucket != staging_bucket:
+        source = eventbridge_object(body)
+        bucket = source.bucket if source is not None else None
+        if source is None or bucket != staging_bucket:
             raise BadMessage(f"message {mid}: object created in bucket {bucket!r}, expected {staging_bucket!r}")
+        key = _uploaded_zip_key(source)
         request = ExtractZip(key.removeprefix("extract/"), key)
     else:
         raise BadMessage(f"message {mid}: neither an ExtractZip message nor an S3 Object Created event")
