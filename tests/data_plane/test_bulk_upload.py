@@ -81,8 +81,8 @@ def env(database_secret, make_bucket, make_queue, monkeypatch):
         monkeypatch.setenv(name, value)
 
 
-def new_request(data: bytes | None, name: str | None = None, status: str = "uploaded") -> str:
-    rid = str(uuid.uuid4())
+def new_request(data: bytes | None, name: str | None = None, status: str = "uploaded", rid: str | None = None) -> str:
+    rid = rid or str(uuid.uuid4())
     item = {"PK": f"REQUEST#{rid}", "SK": "META", "request_id": rid, "user_id": USER, "key": f"extract/{rid}"}
     item |= {"status": status, "entity_type": "BulkUploadZipRequest", "error_message": None}
     if name:
