@@ -116,7 +116,7 @@ def parse_event(event: Any) -> list[Block]:
         message_id = str(sns.get("MessageId", "unknown"))
         message = sns.get("Message")
         if isinstance(message, str) and message.strip() in SETUP_MESSAGES:
-            logger.info("SES setup message acknowledged", extra={"sns_message_id": message_id, "message": message})
+            logger.info("SES setup message acknowledged", extra={"sns_message_id": message_id, "text": message})
             continue
         try:
             notification = json.loads(message or "")

@@ -312,7 +312,8 @@ def ses_complaint(name: str, feedback_type: str | None, local: str) -> tuple[str
     message = sample(name)
     if feedback_type is not None:
         set_value(message, ("complaint", "complaintFeedbackType"), feedback_type)
-    return json.dumps(message), _recipients(message, ("complaint", "complainedRecipients"), local)
+    recipients = _recipients(message, ("complaint", "complainedRecipients"), local)
+    return json.dumps(message), recipients
 
 
 def ses_delivery() -> str:

@@ -1,0 +1,47 @@
+"""bulk_upload fed real samples: S3 "Object Created" EventBridge events (every key encoding) inside real SQS records,
+and the reference's ExtractZip message in each SQS sample."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from core import aws
+
+from tests.data_plane import events
+from tests.data_plane.test_bulk_upload import STAGING, bulk, env, make_zip, meta, new_request  # noqa: F401 (env)
+
+# A generated id and one with a space, a "+" and a non-ASCII letter (the key is extract/{request id}).
+REQUEST_IDS = ("5f0c1d2e-8b3a-4c5d-9e6f-7a8b9c0d1e2f", "upload 2026+ü")
+
+
+def upload(rid: str) -> dict:
+    """A request and its zip in the staging bucket; returns the PutObject response (ETag, version)."""
+    new_request(None, rid=rid)
+    return aws.client("s3").put_object(Bucket=STAGING, Key=f"extract/{rid}", Body=make_zip({"a.txt": b"hello"}))
+
+
+@pytest.mark.parametrize("name", events.EVENTBRIDGE_SAMPLES)
+@pytest.mark.parametrize("encoding", events.EVENTBRIDGE_ENCODINGS)
+def test_eventbridge_samples_in_sqs_samples_in_every_key_encoding(name, encoding, env, pg, lambda_context):  # noqa: F811
+    """Request id i travels in SQS sample i: each request completes."""
+    failures = {}
+    for rid, sqs_sample in zip(REQUEST_IDS, events.SQS_SAMPLES, strict=True):
+        stored = upload(rid)
+        body = events.s3_eventbridge_event(name, STAGING, f"extract/{rid}", encoding=encoding, etag=stored["ETag"])
+        result = bulk.handler(events.sqs_event(sqs_sample, (json.dumps(body), {})), lambda_context)
+        status = meta(rid)["status"]
+        if result != {"batchItemFailures": []} or status != "completed":
+            failures[rid] = (result, status)
+    assert failures == {}
+
+
+@pytest.mark.parametrize("sqs_sample", events.SQS_SAMPLES)
+def test_extract_zip_messages_in_each_sqs_sample(sqs_sample, env, pg, lambda_context):  # noqa: F811
+    for rid in REQUEST_IDS:
+        upload(rid)
+        message = {"ExtractZip": {"upload_request_id": rid, "key": f"extract/{rid}"}}
+        assert bulk.handler(events.sqs_event(sqs_sample, (json.dumps(message), {})), lambda_context) == {
+            "batchItemFailures": []
+        }
+        assert meta(rid)["status"] == "completed"

@@ -1,0 +1,60 @@
+"""docx_unzip fed real S3 notification samples, the key in each encoding S3 notifications are seen with, and the
+``s3:TestEvent`` S3 sends when the notification is configured (acknowledged, never a failure)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+from docx_unzip.handler import handler
+
+from tests.data_plane import events
+from tests.data_plane.test_docx_unzip import (  # noqa: F401 (env: the fixture)
+    DOC,
+    DOC_BUCKET,
+    UPLOAD_BUCKET,
+    env,
+    job_row,
+    key_for,
+    make_docx,
+    messages,
+    put,
+)
+
+# (user, bom id): stored as the platform writes them (user percent-encoded) and as a raw user segment.
+UPLOADS = {
+    "platform-encoded user with +": ("macro|dana+docs@example.com", 42),
+    "raw user with space and +": ("macro|Dana Smith+docs@example.com", 43),
+    "raw unicode user": ("macro|zoë+ünal@exämple.com", 44),
+}
+RAW = {"raw user with space and +", "raw unicode user"}
+
+
+def upload_key(label: str) -> str:
+    user, bom = UPLOADS[label]
+    return f"{user}/{DOC}/{bom}.docx" if label in RAW else key_for(bom=bom, user=user)
+
+
+@pytest.mark.parametrize("name", events.S3_NOTIFICATION_SAMPLES)
+@pytest.mark.parametrize("encoding", events.NOTIFICATION_ENCODINGS)
+def test_notification_samples_in_every_key_encoding(name, encoding, env, pg, lambda_context):  # noqa: F811
+    """One world per (sample, encoding); every upload a case: parts stored and one conversion job for its key."""
+    failures = {}
+    for label, (user, _) in UPLOADS.items():
+        key = upload_key(label)
+        etag = put(key, make_docx(f"upload of {label}"))
+        result = handler(events.s3_notification(name, UPLOAD_BUCKET, key, encoding=encoding, etag=etag), lambda_context)
+        jobs = [json.loads(m["Body"]) for m in messages(env)]  # received = invisible: the next case sees its own
+        to_key = f"{quote(user, safe='')}/{DOC}/converted.pdf"
+        expected = {"from_bucket": UPLOAD_BUCKET, "from_key": key, "to_key": to_key}
+        statuses = [r["status"] for r in result["results"]]
+        if statuses != ["processed"] or [{k: job[k] for k in expected} for job in jobs] != [expected]:
+            failures[label] = (result, jobs)
+    assert failures == {}
+
+
+def test_the_s3_test_event_is_acknowledged(env, pg, lambda_context):  # noqa: F811
+    """S3 sends it once when the notification configuration is saved: success, nothing written, nothing sent."""
+    assert handler(events.s3_test_event(UPLOAD_BUCKET), lambda_context) == {"results": []}
+    assert messages(env) == [] and job_row(pg) == []
