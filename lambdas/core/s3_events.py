@@ -66,24 +66,31 @@ def _text(value: Any) -> str | None:
     return str(value).strip('"') if isinstance(value, str) and value else None
 
 
-def notification_object(record: Mapping[str, Any]) -> ObjectRef | None:
-    """The object of one S3 notification record (``record["s3"]``); None without a bucket name or key."""
-    s3 = record.get("s3") or {}
-    bucket, obj = (s3.get("bucket") or {}).get("name"), s3.get("object") or {}
+def _bucket_and_object(holder: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], str] | None:
+    """(bucket, object, raw key) of ``{"bucket": {"name"}, "object": {"key"}}``; None when either is absent."""
+    bucket, obj = (holder.get("bucket") or {}).get("name"), holder.get("object") or {}
     raw = obj.get("key")
     if not isinstance(bucket, str) or not bucket or not isinstance(raw, str) or not raw:
         return None
+    return bucket, obj, raw
+
+
+def notification_object(record: Mapping[str, Any]) -> ObjectRef | None:
+    """The object of one S3 notification record (``record["s3"]``); None without a bucket name or key."""
+    found = _bucket_and_object(record.get("s3") or {})
+    if found is None:
+        return None
+    bucket, obj, raw = found
     etag, version_id = _text(obj.get("eTag") or obj.get("etag")), _text(obj.get("versionId"))
     return ObjectRef(bucket, (notification_key(raw),), etag, version_id)
 
 
 def eventbridge_object(event: Mapping[str, Any]) -> ObjectRef | None:
     """The object of an S3 "Object Created" EventBridge event; None without ``detail.bucket.name`` / ``object.key``."""
-    detail = event.get("detail") or {}
-    bucket, obj = (detail.get("bucket") or {}).get("name"), detail.get("object") or {}
-    raw = obj.get("key")
-    if not isinstance(bucket, str) or not bucket or not isinstance(raw, str) or not raw:
+    found = _bucket_and_object(event.get("detail") or {})
+    if found is None:
         return None
+    bucket, obj, raw = found
     return ObjectRef(bucket, eventbridge_keys(raw), _text(obj.get("etag")), _text(obj.get("version-id")))
 
 

@@ -67,10 +67,9 @@ def decide(message_id: str, notification: Any) -> list[Block]:
         if not isinstance(bounce, dict):
             raise MalformedNotification(f"SNS message {message_id}: Bounce without a bounce object")
         bounce_type, sub_type = bounce.get("bounceType"), bounce.get("bounceSubType")
-        entries = bounce.get("bouncedRecipients")
-        recipients = _addresses(message_id, entries, "bounce.bouncedRecipients")
-        if bounce_type == "Permanent":
-            actions = [str(entry.get("action") or "failed").lower() for entry in entries]
+        recipients = _addresses(message_id, bounce.get("bouncedRecipients"), "bounce.bouncedRecipients")
+        if bounce_type == "Permanent":  # _addresses checked: a list of objects, one per recipient
+            actions = [str(entry.get("action") or "failed").lower() for entry in bounce["bouncedRecipients"]]
             pending = [r for r, action in zip(recipients, actions, strict=True) if action != "failed"]
             if pending:
                 logger.info(
