@@ -62,6 +62,7 @@ DEFAULT_MAX_RECEIVE_COUNT = 5  # MAX_RECEIVE_COUNT: must equal the queue's redri
 BATCH_SIZE = 25
 BATCH_ATTEMPTS = 5
 MAX_ERROR_CHARS = 2000
+S3_MAX_KEY_BYTES = 1024  # S3's limit on an object key (UTF-8)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -411,10 +412,13 @@ def extract(zf: zipfile.ZipFile, request: ExtractZip, user_id: str, table: str, 
                 except UnsafeArchive as exc:
                     doc.error = exc.reason
                 else:
+                    bucket, key = destination(doc, user_id)
                     if not body:
                         doc.error = "file is empty"
+                    elif len(key.encode()) > S3_MAX_KEY_BYTES:  # S3 would refuse it, and the retries with it
+                        doc.error = f"file extension is too long: its storage key would exceed {S3_MAX_KEY_BYTES} bytes"
                     else:
-                        put_document(*destination(doc, user_id), body)
+                        put_document(bucket, key, body)
             if doc.error is None:
                 outcome.completed.append(doc.document_id)
             else:

@@ -217,6 +217,17 @@ def test_partially_completed(env, pg, lambda_context):
     assert len(versions(DOC_BUCKET)) == 1
 
 
+def test_an_extension_too_long_for_an_s3_key_fails_that_file_only(env, pg, lambda_context):
+    """S3 refuses keys over 1,024 bytes (moto does not): the file fails with a reason instead of retrying forever."""
+    long_name = "notes." + "x" * 1000
+    rid = new_request(make_zip({"ok.txt": b"fine", long_name: b"text"}))
+    assert run(lambda_context, eventbridge_body(rid)) == []
+    request = meta(rid)
+    assert request["status"] == "partially_completed"
+    assert "file extension is too long: its storage key would exceed 1024 bytes" in request["error_message"]
+    assert [len(key.encode()) <= 1024 for key in versions(DOC_BUCKET)] == [True]
+
+
 NOISE = random.Random(1).randbytes(9_000_000)
 
 # Four letters: deflate shrinks it ~4x, far below the ratio limit; 3 x 3 MB exceeds MAX_TOTAL_BYTES (8 MiB).
