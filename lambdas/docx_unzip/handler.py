@@ -275,6 +275,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records")
     if not records:
         if event.get("Event") == "s3:TestEvent":  # sent once by S3 when the notification is configured
+            logger.info("S3 test event acknowledged", bucket=event.get("Bucket"))
             return {"results": []}
         raise ValueError(f"not an S3 notification event: {json.dumps(event)[:500]}")
     uploads = [parse_upload(record) for record in records]  # a bad key fails the event before any work
