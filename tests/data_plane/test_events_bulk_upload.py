@@ -22,17 +22,17 @@ def upload(rid: str) -> dict:
 
 
 @pytest.mark.parametrize("name", events.EVENTBRIDGE_SAMPLES)
-@pytest.mark.parametrize("encoding", events.EVENTBRIDGE_ENCODINGS)
-def test_eventbridge_samples_in_sqs_samples_in_every_key_encoding(name, encoding, env, pg, lambda_context):  # noqa: F811
-    """Request id i travels in SQS sample i: each request completes."""
+def test_eventbridge_samples_in_sqs_samples_in_every_key_encoding(name, env, pg, lambda_context):  # noqa: F811
+    """An id with a space, "+" and "ü" (a generated id reads the same in every encoding), alternating SQS samples."""
     failures = {}
-    for rid, sqs_sample in zip(REQUEST_IDS, events.SQS_SAMPLES, strict=True):
+    for index, encoding in enumerate(events.EVENTBRIDGE_ENCODINGS):
+        rid = f"{REQUEST_IDS[1]} {encoding}"
         stored = upload(rid)
         body = events.s3_eventbridge_event(name, STAGING, f"extract/{rid}", encoding=encoding, etag=stored["ETag"])
-        result = bulk.handler(events.sqs_event(sqs_sample, (json.dumps(body), {})), lambda_context)
-        status = meta(rid)["status"]
+        event = events.sqs_event(events.SQS_SAMPLES[index % 2], (json.dumps(body), {}))
+        result, status = bulk.handler(event, lambda_context), meta(rid)["status"]
         if result != {"batchItemFailures": []} or status != "completed":
-            failures[rid] = (result, status)
+            failures[encoding] = (result, status)
     assert failures == {}
 
 
