@@ -33,7 +33,7 @@ def test_eventbridge_samples_in_sqs_samples_in_every_key_encoding(name, env, pg,
         result, status = bulk.handler(event, lambda_context), meta(rid)["status"]
         if result != {"batchItemFailures": []} or status != "completed":
             failures[encoding] = (result, status)
-    assert failures == {}
+    assert not failures, "\n".join(f"{case}: {outcome}" for case, outcome in failures.items())
 
 
 @pytest.mark.parametrize("sqs_sample", events.SQS_SAMPLES)

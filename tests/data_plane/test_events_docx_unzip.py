@@ -51,7 +51,7 @@ def test_notification_samples_in_every_key_encoding(name, env, pg, lambda_contex
             statuses = [r["status"] for r in result["results"]]
             if statuses != ["processed"] or [{k: job[k] for k in expected} for job in jobs] != [expected]:
                 failures[encoding, label] = (result, jobs)
-    assert failures == {}
+    assert not failures, "\n".join(f"{case}: {outcome}" for case, outcome in failures.items())
 
 
 def test_the_s3_test_event_is_acknowledged(env, pg, lambda_context):  # noqa: F811

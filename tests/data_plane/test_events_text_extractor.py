@@ -84,7 +84,7 @@ def test_eventbridge_samples_in_every_key_encoding(name, env, pg, lambda_context
             error = indexing_error(env, pg, key, owner)
             if result.get("outcome") != "extracted" or result.get("key") != key or error:
                 failures[encoding, label] = (result, error)
-    assert failures == {}
+    assert not failures, "\n".join(f"{case}: {outcome}" for case, outcome in failures.items())
 
 
 @pytest.mark.parametrize("name", events.SQS_SAMPLES)
@@ -97,7 +97,7 @@ def test_sqs_samples_carry_the_plain_key(name, env, pg, lambda_context):  # noqa
         error = indexing_error(env, pg, key, owner)
         if result != {"batchItemFailures": []} or error:
             failures[label] = (result, error)
-    assert failures == {}
+    assert not failures, "\n".join(f"{case}: {outcome}" for case, outcome in failures.items())
 
 
 def test_one_sqs_batch_of_every_key(env, pg, lambda_context):  # noqa: F811
