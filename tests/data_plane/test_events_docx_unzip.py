@@ -12,7 +12,6 @@ from docx_unzip.handler import handler
 from tests.data_plane import events
 from tests.data_plane.test_docx_unzip import (  # noqa: F401 (env: the fixture)
     DOC,
-    DOC_BUCKET,
     UPLOAD_BUCKET,
     env,
     job_row,
