@@ -152,7 +152,7 @@ def process(source: ObjectRef, connection: _Connection, expected_document_id: st
     limits = ExtractLimits.from_env()
     head = _head(source, tuple(documents))
     if head is None:
-        recorded = record_missing(connection.get(), doc.document_id, key)
+        recorded = record_missing(connection.get(), doc.document_id, key, tuple(documents))
         reason = "object no longer exists (deleted before extraction)"
         result = {"key": key, "document_id": doc.document_id}
         return {**result, "outcome": "skipped" if recorded else "stale", "reason": reason}
@@ -300,13 +300,18 @@ def record_skip(conn: Any, document_id: str, key: str, modified: datetime, reaso
     return "skipped"
 
 
-def record_missing(conn: Any, document_id: str, key: str) -> bool:
-    """Record that the object is gone, unless the document's status already describes another object."""
+def record_missing(conn: Any, document_id: str, key: str, aliases: tuple[str, ...] = ()) -> bool:
+    """Record that the object is gone, unless the document's status already describes another object.
+
+    ``aliases``: the other keys an EventBridge event may have meant (none of them exists either); a status recorded
+    under one of them describes the same object, and keeps its key.
+    """
     with db.transaction(conn) as cur:
         recorded_key, _, _, _ = _lock_and_read(cur, document_id)
-        if recorded_key is not None and recorded_key != key:
+        if recorded_key is not None and recorded_key != key and recorded_key not in aliases:
             return False
-        _record(cur, document_id, "skipped", "object no longer exists (deleted before extraction)", key, None)
+        reason = "object no longer exists (deleted before extraction)"
+        _record(cur, document_id, "skipped", reason, recorded_key or key, None)
     return True
 
 

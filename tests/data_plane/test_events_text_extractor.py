@@ -171,6 +171,24 @@ def test_a_deleted_object_is_recorded_missing_in_every_encoding(env, pg, lambda_
         assert status(pg, key.split("/")[1])[0] == "skipped"
 
 
+@pytest.mark.parametrize("encoding", ["form", "as-is"])
+def test_an_extracted_document_deleted_later_is_recorded_missing_whatever_the_encoding(
+    encoding,
+    env,
+    pg,
+    lambda_context,  # noqa: F811
+):
+    """The status names the key it was extracted from; a later event for that object, gone by then, still says so."""
+    key, _ = KEYS["raw user with space and +"]
+    put(env, key, "soon deleted")
+    name = events.EVENTBRIDGE_SAMPLES[0]
+    assert handler(events.s3_eventbridge_event(name, DOC_BUCKET, key), lambda_context)["outcome"] == "extracted"
+    aws.client("s3").delete_object(Bucket=DOC_BUCKET, Key=key)
+    result = handler(events.s3_eventbridge_event(name, DOC_BUCKET, key, encoding=encoding), lambda_context)
+    assert result["outcome"] == "skipped"
+    assert pg.query('SELECT status, "sourceKey" FROM "DocumentTextExtraction"') == [["skipped", key]]
+
+
 def test_samples_keep_their_structure():
     """Adapting changes values only: every path of each sample is still there, and no path was added."""
     for name in events.EVENTBRIDGE_SAMPLES:
