@@ -172,12 +172,7 @@ def test_a_deleted_object_is_recorded_missing_in_every_encoding(env, pg, lambda_
 
 
 @pytest.mark.parametrize("encoding", ["form", "as-is"])
-def test_an_extracted_document_deleted_later_is_recorded_missing_whatever_the_encoding(
-    encoding,
-    env,
-    pg,
-    lambda_context,  # noqa: F811
-):
+def test_a_document_deleted_after_extraction_is_recorded_missing(encoding, env, pg, lambda_context):  # noqa: F811
     """The status names the key it was extracted from; a later event for that object, gone by then, still says so."""
     key, _ = KEYS["raw user with space and +"]
     put(env, key, "soon deleted")
