@@ -39,7 +39,6 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -50,6 +49,7 @@ from core.config import env_int, env_str
 from core.db import connection, transaction
 from core.keys import document_prefix
 from core.logging import logger
+from core.s3_events import ObjectRef, eventbridge_object, find_object
 from core.safe_zip import ArchiveLimits, UnsafeArchive, open_checked, read_member
 
 ID_NAMESPACE = uuid.UUID("0b7f4f9e-5d7c-4b0a-8c1e-2f7d3c9a6e55")  # stable: ids must survive redeploys
@@ -62,6 +62,7 @@ DEFAULT_MAX_RECEIVE_COUNT = 5  # MAX_RECEIVE_COUNT: must equal the queue's redri
 BATCH_SIZE = 25
 BATCH_ATTEMPTS = 5
 MAX_ERROR_CHARS = 2000
+S3_MAX_KEY_BYTES = 1024  # S3's limit on an object key (UTF-8)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -116,6 +117,15 @@ def stable_id(*parts: str) -> str:
 # --- message parsing ---------------------------------------------------------------------------------------------
 
 
+def _uploaded_zip_key(source: ObjectRef) -> str:
+    """The event's key as ``extract/{request id}``: of the candidate decodings with that shape, the one in S3."""
+    shaped = tuple(k for k in source.keys if k.startswith("extract/") and k.count("/") == 1) or source.keys
+    if len(shaped) == 1:
+        return shaped[0]
+    found = find_object(source, shaped)
+    return found.key if found is not None else shaped[0]  # none exists: the download says so
+
+
 def parse_message(record: SQSRecord, staging_bucket: str) -> ExtractZip:
     """The request a message names; BadMessage (naming the message id) for anything else."""
     mid = record.message_id
@@ -137,11 +147,11 @@ def parse_message(record: SQSRecord, staging_bucket: str) -> ExtractZip:
             raise BadMessage(f"message {mid}: ExtractZip user_id, name and parent_id must be strings")
         request = ExtractZip(request_id, key, **optional)
     elif body.get("source") == "aws.s3" and body.get("detail-type") == "Object Created":
-        detail = body.get("detail") or {}
-        bucket = (detail.get("bucket") or {}).get("name")
-        key = unquote_plus(str((detail.get("object") or {}).get("key") or ""))
-        if bucket != staging_bucket:
+        source = eventbridge_object(body)
+        bucket = source.bucket if source is not None else None
+        if source is None or bucket != staging_bucket:
             raise BadMessage(f"message {mid}: object created in bucket {bucket!r}, expected {staging_bucket!r}")
+        key = _uploaded_zip_key(source)
         request = ExtractZip(key.removeprefix("extract/"), key)
     else:
         raise BadMessage(f"message {mid}: neither an ExtractZip message nor an S3 Object Created event")
@@ -402,10 +412,13 @@ def extract(zf: zipfile.ZipFile, request: ExtractZip, user_id: str, table: str, 
                 except UnsafeArchive as exc:
                     doc.error = exc.reason
                 else:
+                    bucket, key = destination(doc, user_id)
                     if not body:
                         doc.error = "file is empty"
+                    elif len(key.encode()) > S3_MAX_KEY_BYTES:  # S3 would refuse it, and the retries with it
+                        doc.error = f"file extension is too long: its storage key would exceed {S3_MAX_KEY_BYTES} bytes"
                     else:
-                        put_document(*destination(doc, user_id), body)
+                        put_document(bucket, key, body)
             if doc.error is None:
                 outcome.completed.append(doc.document_id)
             else:

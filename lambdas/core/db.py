@@ -40,8 +40,8 @@ def connect_url(url: str, *, timeout: int = 10) -> pg8000.dbapi.Connection:
         raise DatabaseConfigError("database URL needs a user, a host and a database name")
     query = parse_qs(parts.query)
     sslmode = query.get("sslmode", ["require"])[-1]
-    if sslmode == "disable":
-        ssl_context: ssl.SSLContext | None = None
+    if sslmode == "disable":  # False, not None: pg8000 reads None as "prefer" (tries TLS, builds a context)
+        ssl_context: ssl.SSLContext | bool = False
     elif sslmode in _TLS_MODES:
         ssl_context = ssl.create_default_context()
     else:

@@ -26,7 +26,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote_plus
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 from core import aws
@@ -34,6 +34,7 @@ from core.config import env_int, env_str
 from core.db import connection, transaction
 from core.keys import InvalidKey, parse_document_key
 from core.logging import logger
+from core.s3_events import notification_object
 from core.safe_zip import ArchiveLimits, UnsafeArchive, open_checked, parse_xml, read_member
 
 PARTS_PREFIX = "docx-parts/"
@@ -86,13 +87,10 @@ class Part:
 
 def parse_upload(record: dict[str, Any]) -> Upload:
     """The upload a notification record describes; InvalidKey (naming the key) when the key is not a DOCX upload."""
-    s3 = record.get("s3") or {}
-    bucket = (s3.get("bucket") or {}).get("name")
-    obj = s3.get("object") or {}
-    raw_key = obj.get("key")
-    if not bucket or not raw_key:
+    source = notification_object(record)  # the key decoded by the notification rule (core.s3_events)
+    if source is None:
         raise InvalidKey(f"S3 notification record without bucket or key: {json.dumps(record)[:500]}")
-    key = unquote_plus(raw_key)  # notification keys are URL-encoded once more than the object key
+    bucket, key = source.bucket, source.key
     parsed = parse_document_key(key)
     if parsed.extension.lower() != "docx":
         raise InvalidKey(f"object key {key!r} is not a .docx upload")
@@ -102,8 +100,7 @@ def parse_upload(record: dict[str, Any]) -> Upload:
         raise InvalidKey(f"object key {key!r}: bom id {parsed.version!r} is not an integer") from None
     if bom_id <= 0:
         raise InvalidKey(f"object key {key!r}: bom id must be positive")
-    etag = str(obj.get("eTag") or obj.get("etag") or "").strip('"')
-    return Upload(bucket, key, etag, parsed.user_id, parsed.document_id, bom_id)
+    return Upload(bucket, key, source.etag or "", parsed.user_id, parsed.document_id, bom_id)
 
 
 def _error_code(exc: ClientError) -> str:
@@ -278,6 +275,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records")
     if not records:
         if event.get("Event") == "s3:TestEvent":  # sent once by S3 when the notification is configured
+            logger.info("S3 test event acknowledged", bucket=event.get("Bucket"))
             return {"results": []}
         raise ValueError(f"not an S3 notification event: {json.dumps(event)[:500]}")
     uploads = [parse_upload(record) for record in records]  # a bad key fails the event before any work

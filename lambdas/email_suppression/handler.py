@@ -2,14 +2,20 @@
 
 Decisions, by SES notification:
 - Bounce ``Permanent`` (any subtype: General, NoEmail, Suppressed, OnAccountSuppressionList, unknown future ones):
-  every bounced recipient is blocked. Sending again only hurts the account's reputation.
+  every bounced recipient is blocked. Sending again only hurts the account's reputation. A recipient whose DSN
+  ``action`` is not ``failed`` (``delayed``: SES's own bounce-object example has one, status 4.0.0) has not failed
+  yet: logged, not blocked. Recipients without an action (bounces without a DSN) are blocked.
 - Bounce ``Transient`` (General, MailboxFull, MessageTooLarge, ContentRejected, AttachmentRejected, ...) and
   ``Undetermined``: logged, not blocked; the address may work tomorrow. Unknown bounce types: logged as a warning.
 - Complaint: every complained recipient is blocked, whatever ``complaintSubType`` and whether or not a feedback type
   is present (many providers send none), except feedback type ``not-spam``, which is the recipient *undoing* a spam
   report: logged, not blocked.
+- SES setup messages are acknowledged and logged at info, never failures: the plain-text "Successfully validated SNS
+  topic for Amazon SES event publishing." SES publishes when a configuration-set event destination is created, and
+  ``notificationType: AmazonSnsSubscriptionSucceeded`` when an identity's notifications are pointed at the topic.
 - Delivery and other notification types: ignored (logged at debug).
-A malformed notification raises, so Lambda's retries and then the on-failure destination keep it; nothing is dropped.
+A malformed notification (including any other message that is not JSON) raises, so Lambda's retries and then the
+on-failure destination keep it; nothing is dropped.
 Writes are ``ON CONFLICT DO NOTHING``, so retries and duplicate notifications are harmless.
 """
 
@@ -22,6 +28,10 @@ from typing import Any
 
 from core import db
 from core.logging import logger
+
+# Sent by SES itself when the topic is wired up; matched exactly, so anything else that is not JSON still fails.
+SETUP_MESSAGES = frozenset({"Successfully validated SNS topic for Amazon SES event publishing."})
+SETUP_NOTIFICATION_TYPES = frozenset({"AmazonSnsSubscriptionSucceeded"})
 
 
 class MalformedNotification(ValueError):
@@ -58,8 +68,19 @@ def decide(message_id: str, notification: Any) -> list[Block]:
             raise MalformedNotification(f"SNS message {message_id}: Bounce without a bounce object")
         bounce_type, sub_type = bounce.get("bounceType"), bounce.get("bounceSubType")
         recipients = _addresses(message_id, bounce.get("bouncedRecipients"), "bounce.bouncedRecipients")
-        if bounce_type == "Permanent":
-            return [Block(r, f"bounce:Permanent:{sub_type}") for r in recipients]
+        if bounce_type == "Permanent":  # _addresses checked: a list of objects, one per recipient
+            actions = [str(entry.get("action") or "failed").lower() for entry in bounce["bouncedRecipients"]]
+            pending = [r for r, action in zip(recipients, actions, strict=True) if action != "failed"]
+            if pending:
+                logger.info(
+                    "permanent bounce recipients not failed yet (DSN action), not blocked",
+                    extra={"sns_message_id": message_id, "recipients": pending},
+                )
+            return [
+                Block(r, f"bounce:Permanent:{sub_type}")
+                for r, action in zip(recipients, actions, strict=True)
+                if action == "failed"
+            ]
         log = logger.info if bounce_type in {"Transient", "Undetermined"} else logger.warning
         log("bounce not blocked", extra={"sns_message_id": message_id, "type": bounce_type, "sub_type": sub_type})
         return []
@@ -74,6 +95,9 @@ def decide(message_id: str, notification: Any) -> list[Block]:
             return []
         reason = f"complaint:{feedback or 'unspecified'}:{complaint.get('complaintSubType') or 'none'}"
         return [Block(r, reason) for r in recipients]
+    if kind in SETUP_NOTIFICATION_TYPES:
+        logger.info("SES setup notification acknowledged", extra={"sns_message_id": message_id, "type": kind})
+        return []
     if isinstance(kind, str) and kind:
         logger.debug("notification ignored", extra={"sns_message_id": message_id, "type": kind})
         return []
@@ -89,10 +113,17 @@ def parse_event(event: Any) -> list[Block]:
         if not isinstance(sns, dict):
             raise MalformedNotification("record without an Sns object")
         message_id = str(sns.get("MessageId", "unknown"))
+        message = sns.get("Message")
+        if isinstance(message, str) and message.strip() in SETUP_MESSAGES:
+            logger.info("SES setup message acknowledged", extra={"sns_message_id": message_id, "text": message})
+            continue
         try:
-            notification = json.loads(sns.get("Message") or "")
+            notification = json.loads(message or "")
         except (TypeError, ValueError):
-            raise MalformedNotification(f"SNS message {message_id}: Message is not JSON") from None
+            raise MalformedNotification(
+                f"SNS message {message_id}: Message is not JSON and not a known SES setup message: "
+                f"{str(message)[:60]!r}"
+            ) from None
         blocks.extend(decide(message_id, notification))
     return blocks
 

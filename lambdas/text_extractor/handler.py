@@ -1,7 +1,8 @@
 """Text extractor: a document object in S3 -> "DocumentText" + "DocumentTextParts" rows -> one search event.
 
 Triggers (one handler, the event shape decides):
-- EventBridge "Object Created" from the document bucket (``detail.bucket.name``, ``detail.object.key``). Keys that
+- EventBridge "Object Created" from the document bucket (``detail.bucket.name``, ``detail.object.key``; its
+  encoding is undocumented, so the key as given and its decodings are tried, core.s3_events). Keys that
   are not ``{urlencoded user}/{document}/{version}.{ext}`` (DOCX parts under ``docx-parts/``, ``temp_files/``) are
   ignored. Errors raise, so Lambda retries the async event and then hands it to the on-failure destination.
 - SQS records from the extractor queue (reference §10: body = document id, attributes ``key`` and ``bucket``),
@@ -37,7 +38,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from core import aws, db
@@ -45,6 +45,7 @@ from core.batch import BadMessage, attribute, process_sqs
 from core.config import env_str
 from core.keys import DocumentKey, InvalidKey, parse_document_key
 from core.logging import logger
+from core.s3_events import ObjectRef, eventbridge_object, find_object, not_found
 
 from text_extractor.extract import ExtractionError, ExtractLimits, extract_pages
 
@@ -53,14 +54,6 @@ PART_LINES = 5  # lines per part, as in the reference system
 # Fixed namespace for part ids: uuid5(namespace, "{document id}/{part index}") is the same on every run.
 PART_NAMESPACE = uuid.UUID("6f1d3c52-7b0e-4f6b-9a51-2d1f0c3e8a77")
 MAX_REASON = 1000
-
-
-@dataclass(frozen=True)
-class Source:
-    bucket: str
-    key: str
-    alternate_key: str | None = None
-    """EventBridge keys are URL-encoded; when decoding finds no object, the key as sent is tried (see _head)."""
 
 
 class _Connection:
@@ -106,19 +99,17 @@ def _document_bucket() -> str:
     return env_str("DOCUMENT_BUCKET")
 
 
-def _eventbridge_source(event: dict[str, Any]) -> Source:
-    detail = event.get("detail") or {}
-    bucket = (detail.get("bucket") or {}).get("name")
-    raw_key = (detail.get("object") or {}).get("key")
-    if not isinstance(bucket, str) or not isinstance(raw_key, str) or not raw_key:
+def _eventbridge_source(event: dict[str, Any]) -> ObjectRef:
+    """The object an EventBridge event names; its key's encoding is resolved against S3 (core.s3_events)."""
+    source = eventbridge_object(event)
+    if source is None:
         raise ValueError(f"event {event.get('id')}: no detail.bucket.name / detail.object.key")
-    if bucket != _document_bucket():
-        raise ValueError(f"event {event.get('id')}: bucket {bucket!r} is not the document bucket")
-    key = unquote_plus(raw_key)
-    return Source(bucket=bucket, key=key, alternate_key=raw_key if raw_key != key else None)
+    if source.bucket != _document_bucket():
+        raise ValueError(f"event {event.get('id')}: bucket {source.bucket!r} is not the document bucket")
+    return source
 
 
-def _sqs_source(record: SQSRecord) -> tuple[Source, str]:
+def _sqs_source(record: SQSRecord) -> tuple[ObjectRef, str]:
     key = attribute(record, "key")
     bucket = attribute(record, "bucket")
     assert key is not None and bucket is not None
@@ -127,30 +118,47 @@ def _sqs_source(record: SQSRecord) -> tuple[Source, str]:
     document_id = (record.body or "").strip()
     if not document_id:
         raise BadMessage(f"message {record.message_id}: empty body (expected the document id)")
-    return Source(bucket=bucket, key=key), document_id
+    return ObjectRef(bucket, (key,)), document_id  # the producer wrote the plain key
 
 
-def process(source: Source, connection: _Connection, expected_document_id: str | None = None) -> dict[str, Any]:
+def _document_keys(source: ObjectRef) -> dict[str, DocumentKey]:
+    """The source's candidate keys that have the document key shape (InvalidKey naming the key when none has)."""
+    parsed: dict[str, DocumentKey] = {}
+    error: InvalidKey | None = None
+    for key in source.keys:
+        try:
+            parsed[key] = parse_document_key(key)
+        except InvalidKey as exc:
+            error = error or exc
+    if not parsed and error is not None:
+        raise error
+    return parsed
+
+
+def process(source: ObjectRef, connection: _Connection, expected_document_id: str | None = None) -> dict[str, Any]:
     """Extract one object and record the outcome; raises only for errors worth retrying or malformed messages."""
-    if source.key.startswith(TEMP_PREFIX):
+    if any(key.startswith(TEMP_PREFIX) for key in source.keys):
         return {"outcome": "ignored", "key": source.key, "reason": "temporary file"}
     try:
-        doc = parse_document_key(source.key)
+        documents = _document_keys(source)
     except InvalidKey as exc:
         if expected_document_id is not None:  # a message asked for this key: a producer bug, not noise
             raise BadMessage(str(exc)) from exc
         return {"outcome": "ignored", "key": source.key, "reason": str(exc)}
+    key, doc = next(iter(documents.items()))
     if expected_document_id is not None and expected_document_id != doc.document_id:
-        raise BadMessage(f"body {expected_document_id[:80]!r} does not match the document id of key {source.key!r}")
-    result = {"key": source.key, "document_id": doc.document_id}
+        raise BadMessage(f"body {expected_document_id[:80]!r} does not match the document id of key {key!r}")
 
     limits = ExtractLimits.from_env()
-    head = _head(source)
+    head = _head(source, tuple(documents))
     if head is None:
-        recorded = record_missing(connection.get(), doc.document_id, source.key)
+        recorded = record_missing(connection.get(), doc.document_id, key, tuple(documents))
         reason = "object no longer exists (deleted before extraction)"
+        result = {"key": key, "document_id": doc.document_id}
         return {**result, "outcome": "skipped" if recorded else "stale", "reason": reason}
     key, version_id, size, modified = head
+    doc = documents[key]  # the key that exists names the user and document, whatever the event's encoding
+    result = {"key": key, "document_id": doc.document_id}
     if size > limits.max_object_bytes:
         reason = f"object is {size} bytes, more than MAX_OBJECT_BYTES {limits.max_object_bytes}"
         outcome = record_skip(connection.get(), doc.document_id, key, modified, reason)
@@ -188,25 +196,15 @@ def process(source: Source, connection: _Connection, expected_document_id: str |
 # S3
 
 
-def _not_found(exc: Exception) -> bool:
-    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-    return code in {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+def _head(source: ObjectRef, keys: tuple[str, ...]) -> tuple[str, str | None, int, datetime] | None:
+    """(key, version id, size, last modified) of the candidate that exists, or None when none does (any more).
 
-
-def _head(source: Source) -> tuple[str, str | None, int, datetime] | None:
-    """(key, version id, size, last modified) of the object, or None when it does not exist (any more)."""
-    s3 = aws.client("s3")
-    for key in (source.key, source.alternate_key):
-        if key is None:
-            continue
-        try:
-            head = s3.head_object(Bucket=source.bucket, Key=key)
-        except Exception as exc:
-            if _not_found(exc):
-                continue
-            raise  # throttling, permissions, network: retry
-        return key, head.get("VersionId"), int(head["ContentLength"]), head["LastModified"]
-    return None
+    Throttling, permissions, network: raise, so the event or message is retried.
+    """
+    found = find_object(source, keys)
+    if found is None:
+        return None
+    return found.key, found.head.get("VersionId"), int(found.head["ContentLength"]), found.head["LastModified"]
 
 
 def _get(bucket: str, key: str, version_id: str | None, limit: int) -> bytes | None:
@@ -217,7 +215,7 @@ def _get(bucket: str, key: str, version_id: str | None, limit: int) -> bytes | N
     try:
         body = aws.client("s3").get_object(**args)["Body"]
     except Exception as exc:
-        if _not_found(exc):
+        if not_found(exc):
             return None
         raise
     try:
@@ -302,13 +300,18 @@ def record_skip(conn: Any, document_id: str, key: str, modified: datetime, reaso
     return "skipped"
 
 
-def record_missing(conn: Any, document_id: str, key: str) -> bool:
-    """Record that the object is gone, unless the document's status already describes another object."""
+def record_missing(conn: Any, document_id: str, key: str, aliases: tuple[str, ...] = ()) -> bool:
+    """Record that the object is gone, unless the document's status already describes another object.
+
+    ``aliases``: the other keys an EventBridge event may have meant (none of them exists either); a status recorded
+    under one of them describes the same object, and keeps its key.
+    """
     with db.transaction(conn) as cur:
         recorded_key, _, _, _ = _lock_and_read(cur, document_id)
-        if recorded_key is not None and recorded_key != key:
+        if recorded_key is not None and recorded_key != key and recorded_key not in aliases:
             return False
-        _record(cur, document_id, "skipped", "object no longer exists (deleted before extraction)", key, None)
+        reason = "object no longer exists (deleted before extraction)"
+        _record(cur, document_id, "skipped", reason, recorded_key or key, None)
     return True
 
 

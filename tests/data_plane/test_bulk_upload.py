@@ -81,8 +81,8 @@ def env(database_secret, make_bucket, make_queue, monkeypatch):
         monkeypatch.setenv(name, value)
 
 
-def new_request(data: bytes | None, name: str | None = None, status: str = "uploaded") -> str:
-    rid = str(uuid.uuid4())
+def new_request(data: bytes | None, name: str | None = None, status: str = "uploaded", rid: str | None = None) -> str:
+    rid = rid or str(uuid.uuid4())
     item = {"PK": f"REQUEST#{rid}", "SK": "META", "request_id": rid, "user_id": USER, "key": f"extract/{rid}"}
     item |= {"status": status, "entity_type": "BulkUploadZipRequest", "error_message": None}
     if name:
@@ -215,6 +215,17 @@ def test_partially_completed(env, pg, lambda_context):
     statuses = {p: (i["status"], i["error_message"]) for p, i in doc_items(rid).items()}
     assert statuses["ok.txt"] == ("completed", None) and statuses["inner.zip"][0] == "failed"
     assert len(versions(DOC_BUCKET)) == 1
+
+
+def test_an_extension_too_long_for_an_s3_key_fails_that_file_only(env, pg, lambda_context):
+    """S3 refuses keys over 1,024 bytes (moto does not): the file fails with a reason instead of retrying forever."""
+    long_name = "notes." + "x" * 1000
+    rid = new_request(make_zip({"ok.txt": b"fine", long_name: b"text"}))
+    assert run(lambda_context, eventbridge_body(rid)) == []
+    request = meta(rid)
+    assert request["status"] == "partially_completed"
+    assert "file extension is too long: its storage key would exceed 1024 bytes" in request["error_message"]
+    assert [len(key.encode()) <= 1024 for key in versions(DOC_BUCKET)] == [True]
 
 
 NOISE = random.Random(1).randbytes(9_000_000)

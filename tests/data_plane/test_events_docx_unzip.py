@@ -1,0 +1,59 @@
+"""docx_unzip fed real S3 notification samples, the key in each encoding S3 notifications are seen with, and the
+``s3:TestEvent`` S3 sends when the notification is configured (acknowledged, never a failure)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+from docx_unzip.handler import handler
+
+from tests.data_plane import events
+from tests.data_plane.test_docx_unzip import (  # noqa: F401 (env: the fixture)
+    DOC,
+    UPLOAD_BUCKET,
+    env,
+    job_row,
+    key_for,
+    make_docx,
+    messages,
+    put,
+)
+
+# (user, bom id): stored as the platform writes them (user percent-encoded) and as a raw user segment.
+UPLOADS = {
+    "platform-encoded user (unicode, space, +)": ("macro|Zoë Ünal+docs@example.com", 42),
+    "raw user (unicode, space, +)": ("macro|Zoë Ünal+docs@exämple.com", 43),
+}
+RAW = {"raw user (unicode, space, +)"}
+
+
+def upload_key(label: str, bom: int) -> str:
+    user = UPLOADS[label][0]
+    return f"{user}/{DOC}/{bom}.docx" if label in RAW else key_for(bom=bom, user=user)
+
+
+@pytest.mark.parametrize("name", events.S3_NOTIFICATION_SAMPLES)
+def test_notification_samples_in_every_key_encoding(name, env, pg, lambda_context):  # noqa: F811
+    """Every (encoding, upload) a case: parts stored and one conversion job for exactly that key."""
+    failures = {}
+    for index, encoding in enumerate(events.NOTIFICATION_ENCODINGS):
+        for label, (user, bom) in UPLOADS.items():
+            key = upload_key(label, bom + 10 * index)  # a new BOM a case: each upload sends its own job
+            etag = put(key, make_docx(f"upload of {label}"))
+            event = events.s3_notification(name, UPLOAD_BUCKET, key, encoding=encoding, etag=etag)
+            result = handler(event, lambda_context)
+            jobs = [json.loads(m["Body"]) for m in messages(env)]  # received = invisible: the next case sees its own
+            to_key = f"{quote(user, safe='')}/{DOC}/converted.pdf"
+            expected = {"from_bucket": UPLOAD_BUCKET, "from_key": key, "to_key": to_key}
+            statuses = [r["status"] for r in result["results"]]
+            if statuses != ["processed"] or [{k: job[k] for k in expected} for job in jobs] != [expected]:
+                failures[encoding, label] = (result, jobs)
+    assert not failures, "\n".join(f"{case}: {outcome}" for case, outcome in failures.items())
+
+
+def test_the_s3_test_event_is_acknowledged(env, pg, lambda_context):  # noqa: F811
+    """S3 sends it once when the notification configuration is saved: success, nothing written, nothing sent."""
+    assert handler(events.s3_test_event(UPLOAD_BUCKET), lambda_context) == {"results": []}
+    assert messages(env) == [] and job_row(pg) == []
