@@ -26,12 +26,13 @@ is what a search index wants; small structural parts (relationships, workbook, p
 
 from __future__ import annotations
 
+import codecs
 import functools
+import html
 import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from urllib.parse import unquote
 
 from core.safe_zip import ArchiveLimits, UnsafeArchive, open_checked, read_member, scan_xml
@@ -752,83 +753,185 @@ def _extract_plain(data: bytes, limits: ExtractLimits) -> list[str]:
     return [_decode_text(data)]
 
 
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._-]+)""", re.IGNORECASE)
-
-
-class _HtmlText(HTMLParser):
-    """Visible text: script/style/template skipped, block elements become line breaks, cells tab-separated."""
-
-    SKIP = frozenset({"script", "style", "template", "noscript", "svg", "math"})
-    BLOCK = frozenset(
-        [
-            "address",
-            "article",
-            "aside",
-            "blockquote",
-            "br",
-            "dd",
-            "details",
-            "div",
-            "dl",
-            "dt",
-            "fieldset",
-            "figcaption",
-            "figure",
-            "footer",
-            "form",
-            "h1",
-            "h2",
-            "h3",
-            "h4",
-            "h5",
-            "h6",
-            "header",
-            "hr",
-            "li",
-            "main",
-            "nav",
-            "ol",
-            "p",
-            "pre",
-            "section",
-            "summary",
-            "table",
-            "title",
-            "tr",
-            "ul",
-        ]
+_META_CHARSET = re.compile(rb"""<meta[^<>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+# Charsets a page may declare: text encodings browsers and Python share (by Python's canonical codec name). A name
+# outside this list (unknown, or a codec that is not a text encoding: rot13, punycode, idna, undefined, zlib) is
+# refused, never looked up and run. WHATWG labels Python spells differently are mapped first.
+_HTML_CHARSET_ALIASES = {
+    "iso-8859-8-i": "iso-8859-8",
+    "x-sjis": "shift_jis",
+    "x-mac-roman": "mac-roman",
+    "unicode": "utf-8",  # a meta prescan can only find ASCII-compatible bytes: WHATWG reads UTF-16 labels as UTF-8
+    "utf-16": "utf-8",
+    "utf-16le": "utf-8",
+    "utf-16be": "utf-8",
+}
+_HTML_CHARSETS = frozenset(
+    codecs.lookup(name).name
+    for name in (
+        "utf-8",
+        "ascii",
+        "latin-1",
+        *(f"iso-8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16)),
+        *(f"windows-{n}" for n in range(1250, 1259)),
+        "cp866",
+        "cp874",
+        "koi8-r",
+        "koi8-u",
+        "mac-roman",
+        "mac-cyrillic",
+        "shift_jis",
+        "cp932",
+        "euc-jp",
+        "iso-2022-jp",
+        "gb2312",
+        "gbk",
+        "gb18030",
+        "big5",
+        "big5hkscs",
+        "euc-kr",
+        "cp949",
     )
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in self.SKIP:
-            self.skipping += 1
-        elif tag in self.BLOCK:
-            self.out.append("\n")
-        elif tag in ("td", "th"):
-            self.out.append("\t")
-
-    def handle_startendtag(self, tag: str, attrs: list) -> None:
-        if tag in self.BLOCK:
-            self.out.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        elif tag in self.BLOCK:
-            self.out.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.out.append(data.replace("\t", " "))  # tabs in the output separate table cells only
+)
 
 
+def _html_charset(label: str) -> str:
+    """The Python codec for a declared charset, or CorruptDocument naming it."""
+    key = label.strip().lower()
+    key = _HTML_CHARSET_ALIASES.get(key, key)
+    try:
+        codec = codecs.lookup(key).name
+    except LookupError:
+        codec = ""
+    if codec not in _HTML_CHARSETS:
+        raise CorruptDocument(f"HTML declares charset {label[:40]!r}, which is not a supported text encoding")
+    return codec
+
+
+_SKIP = frozenset({"script", "style", "template", "noscript", "svg", "math"})
+_BLOCK = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "dd",
+        "details",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "title",
+        "tr",
+        "ul",
+    ]
+)
+# A start or end tag. Quotes only matter in a value after "=" (a stray quote is an ordinary character), and every
+# repetition is possessive, so a tag is matched or refused in one pass to its ">" with no backtracking.
+_HTML_TAG = re.compile(r"""</?([A-Za-z][^\t\n\r\f />\x00]*)((?:[^>"'=]++|=\s*+"[^"]*+"|=\s*+'[^']*+'|[="'])*+)>""")
+_HTML_TAG_OPEN = re.compile(r"</?[A-Za-z]")
+# script and style hold raw text up to their end tag (as in html.parser and browsers).
+_RAW_TEXT_END = {name: re.compile(rf"</{name}[\s/>]", re.IGNORECASE) for name in ("script", "style")}
+
+
+def _html_text(text: str) -> str:
+    """Visible text: script/style/template skipped, block elements become line breaks, cells tab-separated.
+
+    One forward pass over the markup (html.parser rescans the rest of the input from every unterminated tag or
+    comment, quadratic, and raises AssertionError on some marked sections). A construct left open at the end of
+    the input (tag, comment, raw text, declaration) ends it, as in an HTML5 browser, which drops the open tag or
+    comment and everything after it; so nothing is ever scanned twice."""
+    out: list[str] = []
+    skipping = 0
+    position = 0
+    length = len(text)
+    find = text.find
+
+    def data(chunk: str) -> None:
+        if not skipping and chunk:
+            out.append(html.unescape(chunk).replace("\t", " "))  # tabs in the output separate table cells only
+
+    while position < length:
+        lt = find("<", position)
+        if lt < 0:
+            data(text[position:])
+            break
+        data(text[position:lt])
+        following = text[lt + 1 : lt + 2]
+        if _HTML_TAG_OPEN.match(text, lt):
+            tag = _HTML_TAG.match(text, lt)
+            if tag is None:
+                break  # the input ends inside this tag
+            position = tag.end()
+            name = tag.group(1).lower()
+            if following == "/":
+                if name in _SKIP:
+                    skipping = max(0, skipping - 1)
+                elif name in _BLOCK:
+                    out.append("\n")
+            elif tag.group(2).rstrip().endswith("/"):
+                if name in _BLOCK:
+                    out.append("\n")
+            else:
+                if name in _SKIP:
+                    skipping += 1
+                elif name in _BLOCK:
+                    out.append("\n")
+                elif name in ("td", "th"):
+                    out.append("\t")
+                if name in _RAW_TEXT_END:
+                    end = _RAW_TEXT_END[name].search(text, position)
+                    if end is None:
+                        break  # raw text to the end of the input
+                    data(text[position : end.start()])
+                    position = end.start()
+            continue
+        if text.startswith("<!--", lt):
+            end, skip = find("-->", lt + 4), 3
+        elif text.startswith("<![CDATA[", lt):
+            end, skip = find("]]>", lt + 9), 3
+        elif following in ("!", "?", "/"):
+            end, skip = find(">", lt + 2), 1  # declaration, processing instruction, bogus end tag: ignored
+        else:
+            data("<")
+            position = lt + 1
+            continue
+        if end < 0:
+            break  # the input ends inside this comment or declaration
+        position = end + skip
+    return "".join(out)
+
+
+_WHITESPACE = re.compile(r"\s+")
 _INLINE_SPACE = re.compile(r"[ \f\v\xa0]+")
-_BLANK_LINES = re.compile(r"\s*\n\s*")
+
+
+def _collapse(run: re.Match[str]) -> str:
+    """One whitespace run: a line break if it holds one, else its spaces collapsed (runs matched whole: linear)."""
+    space = run.group()
+    return "\n" if "\n" in space else _INLINE_SPACE.sub(" ", space)
 
 
 def _extract_html(data: bytes, limits: ExtractLimits) -> list[str]:
@@ -837,16 +940,12 @@ def _extract_html(data: bytes, limits: ExtractLimits) -> list[str]:
         match = _META_CHARSET.search(data[:4096])
         if match:
             try:
-                text = data.decode(match.group(1).decode("ascii"))
-            except (LookupError, UnicodeDecodeError):
-                text = None
+                text = data.decode(_html_charset(match.group(1).decode("ascii")))
+            except UnicodeDecodeError:
+                text = None  # the declaration is wrong about the bytes: detect as for plain text
     if text is None:
         text = _decode_text(data)
-    parser = _HtmlText()
-    parser.feed(text)
-    parser.close()
-    joined = "".join(parser.out)
-    return [_BLANK_LINES.sub("\n", _INLINE_SPACE.sub(" ", joined))]
+    return [_WHITESPACE.sub(_collapse, _html_text(text))]
 
 
 # --------------------------------------------------------------------------------------------------------------------
