@@ -237,6 +237,8 @@ def open_checked(file_or_bytes: ArchiveSource, limits: ArchiveLimits) -> zipfile
         zf = zipfile.ZipFile(source)
     except zipfile.BadZipFile as exc:
         raise UnsafeArchive(f"not a valid zip archive: {exc}") from exc
+    except UnicodeDecodeError as exc:  # a name flagged UTF-8 that is not
+        raise UnsafeArchive(f"not a valid zip archive: a member name is not valid UTF-8 ({exc.reason})") from exc
     except (zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError, OSError) as exc:
         raise UnsafeArchive(f"unreadable zip archive: {exc}") from exc
     try:

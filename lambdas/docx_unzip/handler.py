@@ -4,7 +4,10 @@ Trigger: S3 ``ObjectCreated`` notification on the DOCX upload bucket (asynchrono
 ``{urlencoded user}/{document}/{bom id}.docx``.
 
 What differs from the system we replace (reference §9 docx-unzip):
-- The archive is validated (core.safe_zip limits, XML without DTDs/entities) before anything is stored.
+- The archive is validated (core.safe_zip limits, including its central directory and member names of at most
+  MAX_NAME_BYTES, which also keeps every "BomPart" path inside PostgreSQL's index-entry size; XML parts streamed
+  through expat without DTDs/entities, with a nesting limit and known encodings, never built into a tree) before
+  anything is stored.
 - Parts live at ``docx-parts/{sha256}`` in the document bucket (not the bucket root, so they never look like
   document keys), and are PUT only when HeadObject says they are missing.
 - The conversion job is sent AFTER the parts are stored, exactly once per upload: its id is
@@ -34,7 +37,7 @@ from core.config import env_int, env_str
 from core.db import connection, transaction
 from core.keys import InvalidKey, parse_document_key
 from core.logging import logger
-from core.safe_zip import ArchiveLimits, UnsafeArchive, open_checked, parse_xml, read_member
+from core.safe_zip import MAX_NAME_BYTES, ArchiveLimits, UnsafeArchive, open_checked, read_member, scan_xml
 
 PARTS_PREFIX = "docx-parts/"
 JOB_TYPE = "docx_unzip"
@@ -136,7 +139,19 @@ def fetch_docx(upload: Upload, max_bytes: int) -> bytes:
 
 
 def inspect_docx(data: bytes, limits: ArchiveLimits) -> list[Part]:
-    """Validate the whole archive (limits, XML parts) and hash every part; nothing is stored yet."""
+    """Validate the whole archive (limits, names, XML parts) and hash every part; nothing is stored yet.
+
+    Pure computation on bytes we hold, so any failure is a property of the file: an exception nobody foresaw is
+    refused as an unreadable DOCX (recorded, never retried) rather than raised into async retries."""
+    try:
+        return _inspect(data, limits)
+    except UnsafeArchive:
+        raise
+    except Exception as exc:  # noqa: BLE001 - last resort; known classes are refused by safe_zip with their reason
+        raise UnsafeArchive(f"unreadable DOCX ({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+
+def _inspect(data: bytes, limits: ArchiveLimits) -> list[Part]:
     parts: list[Part] = []
     with open_checked(data, limits) as zf:
         names = set(zf.namelist())
@@ -146,9 +161,12 @@ def inspect_docx(data: bytes, limits: ArchiveLimits) -> list[Part]:
         for info in zf.infolist():
             if info.is_dir():
                 continue
+            # safe_zip refuses longer names; checked again here because the "BomPart" insert depends on it
+            if len(info.filename.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+                raise UnsafeArchive(f"part {info.filename[:200]!r}: name longer than {MAX_NAME_BYTES} bytes")
             body = read_member(zf, info, limits)
             if info.filename.endswith((".xml", ".rels")):
-                parse_xml(body, info.filename)
+                scan_xml(body, info.filename)
             parts.append(Part(info.filename, hashlib.sha256(body).hexdigest()))
     return parts
 

@@ -13,6 +13,8 @@ from core import aws
 from core.keys import InvalidKey
 from docx_unzip.handler import PARTS_PREFIX, handler
 
+from tests.data_plane.documents import directory_bomb, nested_xml, rename_member, symlink_member
+
 USER = "macro|alice@example.com"
 DOC = "doc-1"
 BOM = 41
@@ -162,6 +164,30 @@ def _slip_docx() -> bytes:
 
 
 NOISE = random.Random(0).randbytes(3 * 1024 * 1024)  # incompressible: over MAX_OBJECT_BYTES (2 MiB) once zipped
+
+
+def _with_member(name: str | zipfile.ZipInfo, body: bytes) -> bytes:
+    buf = io.BytesIO(make_docx())
+    with zipfile.ZipFile(buf, "a") as zf:
+        zf.writestr(name, body)
+    return buf.getvalue()
+
+
+def _directory_bomb_docx() -> bytes:
+    """More central-directory records (1500) than the DOCX entry limit (1000), behind an end record claiming 4."""
+    bomb = directory_bomb(1500, name="word/media/r{}.bin")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(bomb)) as source, zipfile.ZipFile(buf, "w") as zf:
+        for name, body in (("[Content_Types].xml", CONTENT_TYPES), ("word/document.xml", document_xml("x"))):
+            zf.writestr(name, body)
+        for info in source.infolist():
+            zf.writestr(info, b"")
+    data = bytearray(buf.getvalue())
+    end = data.rindex(b"PK\x05\x06")
+    data[end + 8 : end + 12] = (4).to_bytes(2, "little") * 2
+    return bytes(data)
+
+
 HOSTILE = {
     "zip bomb": (make_docx(extra={"word/media/bomb.bin": b"\0" * (8 * 1024 * 1024)}), "compression ratio"),
     "zip slip": (_slip_docx(), "zip slip"),
@@ -174,6 +200,21 @@ HOSTILE = {
         "MAX_OBJECT_BYTES",
     ),
     "empty": (b"", "empty"),
+    # reference/hostile-inputs.md and issue 11's archive list
+    "nested elements (OOM class)": (make_docx(extra={"word/document.xml": nested_xml(5000)}), "nested deeper"),
+    "3000-character part name": (_with_member("word/" + "p" * 3000 + ".xml", b"<a/>"), "exceeds the limit 1024"),
+    "XML declaration naming rot13": (
+        make_docx(extra={"word/styles.xml": b'<?xml version="1.0" encoding="rot13"?><w:styles/>'}),
+        "unsupported encoding",
+    ),
+    "central-directory bomb": (_directory_bomb_docx(), "more than 1000 entries"),
+    "symlink part": (_with_member(*symlink_member("word/link.xml", b"/etc/passwd")), "symbolic link"),
+    "NUL in a part name": (rename_member(_with_member("word/aXb.xml", b"<a/>"), b"aXb", b"a\x00b"), "NUL"),
+    "invalid UTF-8 name": (
+        rename_member(_with_member("word/ab.xml", b"<a/>"), b"word/ab", b"word/\xff\xfe", utf8_flag=True),
+        "not valid UTF-8",
+    ),
+    "absolute part name": (_with_member("/word/abs.xml", b"<a/>"), "absolute path"),
 }
 
 
