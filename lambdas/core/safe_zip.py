@@ -164,8 +164,8 @@ def _check_overlap(infos: list[zipfile.ZipInfo]) -> None:
 
 ArchiveSource = bytes | bytearray | memoryview | str | IO[bytes]
 
-_CENTRAL_RECORD = struct.Struct(zipfile.structCentralDir)
 _zipfile: Any = zipfile  # its end-record helpers are private; using them keeps our view of the directory its own
+_CENTRAL_RECORD = struct.Struct(_zipfile.structCentralDir)
 
 
 def _central_directory_start(endrec: list[Any]) -> int:
@@ -203,14 +203,16 @@ def _check_central_directory(fp: IO[bytes], limits: ArchiveLimits) -> None:
     total = count = 0
     while total < size_cd:
         header = fp.read(_CENTRAL_RECORD.size)
-        if len(header) != _CENTRAL_RECORD.size or header[:4] != zipfile.stringCentralDir:
+        if len(header) != _CENTRAL_RECORD.size or header[:4] != _zipfile.stringCentralDir:
             # ZipFile reads the same bytes and fails on them; refusing here keeps the bound if our views differ.
             raise UnsafeArchive("not a valid zip archive: corrupt central directory")
         fields = _CENTRAL_RECORD.unpack(header)
         extra = fields[12] + fields[13] + fields[14]  # name, extra field, comment lengths
         count += 1
         if count > limits.max_entries:
-            raise UnsafeArchive(f"archive has more than {limits.max_entries} entries (the limit) in its central directory")
+            raise UnsafeArchive(
+                f"archive has more than {limits.max_entries} entries (the limit) in its central directory"
+            )
         total += _CENTRAL_RECORD.size + extra
         fp.seek(extra, io.SEEK_CUR)
 
@@ -365,7 +367,7 @@ def scan_xml(
     parser.StartDoctypeDeclHandler = _forbid(name, "DTD")
     parser.EntityDeclHandler = _forbid(name, "entity declaration")
     parser.UnparsedEntityDeclHandler = _forbid(name, "entity declaration")
-    parser.ExternalEntityRefHandler = _forbid(name, "external entity")
+    parser.ExternalEntityRefHandler = _forbid(name, "external entity")  # type: ignore[assignment]
     try:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
@@ -389,11 +391,14 @@ def parse_xml(data: bytes, name: str = "<xml>", *, max_elements: int = MAX_XML_E
     def start(tag: str, attrs: dict[str, str]) -> None:
         builder.start(qualified(tag), {qualified(key): value for key, value in attrs.items()})
 
+    def end(tag: str) -> None:
+        builder.end(qualified(tag))
+
     scan_xml(
         data,
         name,
         on_start=start,
-        on_end=lambda tag: builder.end(qualified(tag)),
+        on_end=end,
         on_text=builder.data,
         max_elements=max_elements,
     )

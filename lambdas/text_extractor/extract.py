@@ -902,11 +902,11 @@ def _html_text(text: str) -> str:
                 elif name in ("td", "th"):
                     out.append("\t")
                 if name in _RAW_TEXT_END:
-                    end = _RAW_TEXT_END[name].search(text, position)
-                    if end is None:
+                    raw_end = _RAW_TEXT_END[name].search(text, position)
+                    if raw_end is None:
                         break  # raw text to the end of the input
-                    data(text[position : end.start()])
-                    position = end.start()
+                    data(text[position : raw_end.start()])
+                    position = raw_end.start()
             continue
         if text.startswith("<!--", lt):
             end, skip = find("-->", lt + 4), 3

@@ -209,9 +209,7 @@ def symlink_member(name: str, target: bytes) -> tuple[zipfile.ZipInfo, bytes]:
 def nested_xml(depth: int, root: str = "w:document", ns: str = W) -> bytes:
     """An XML part of ``depth`` nested elements under ``root`` (the fuzzer's had 4M: the same refusal, sooner)."""
     prefix = root.split(":")[0]
-    return (
-        f'{DECL}<{root} xmlns:{prefix}="{ns}">' + "<x>" * depth + "</x>" * depth + f"</{root}>"
-    ).encode()
+    return (f'{DECL}<{root} xmlns:{prefix}="{ns}">' + "<x>" * depth + "</x>" * depth + f"</{root}>").encode()
 
 
 def lying_size_zip(name: str, payload: bytes, declared: int) -> bytes:

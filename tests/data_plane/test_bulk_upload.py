@@ -238,7 +238,10 @@ FAILING = {
     "absolute name": (make_zip({"/etc/x.txt": b"x"}), "absolute path"),
     "symlink": (None, "symbolic link"),
     "NUL in a name": (rename_member(make_zip({"aXb.txt": b"x"}), b"aXb", b"a\x00b"), "NUL"),
-    "invalid UTF-8 name": (rename_member(make_zip({"ab.txt": b"x"}), b"ab.txt", b"\xff\xfe.txt", utf8_flag=True), "UTF-8"),
+    "invalid UTF-8 name": (
+        rename_member(make_zip({"ab.txt": b"x"}), b"ab.txt", b"\xff\xfe.txt", utf8_flag=True),
+        "UTF-8",
+    ),
     "3000-character name": (make_zip({"d/" + "n" * 3000 + ".txt": b"x"}), "exceeds the limit 1024"),
     "duplicate names": (None, "duplicate path"),
 }
@@ -368,7 +371,7 @@ def test_last_receive_with_a_transient_error_fails_the_request_and_dead_letters(
 
 
 def test_member_whose_stream_outgrows_its_declared_size_fails_alone(env, pg, lambda_context):
-    """liar.txt declares 100 bytes and inflates to 200 KB: reading stops at 100 (then fails its CRC); the others load."""
+    """liar.txt declares 100 bytes and inflates to 200 KB: reading stops at 100 (then fails its CRC); others load."""
     data = make_zip({"ok.txt": b"fine", "liar.txt": b"a" * 200_000})
     central = data.rindex(b"PK\x01\x02")  # liar.txt is the last record
     patched = bytearray(data)
