@@ -384,6 +384,9 @@ def _xml_bytes(raw: bytes, name: str) -> bytes:
     return raw
 
 
+_SPECIAL_END = {b"<!--": b"-->", b"<![CDATA[": b"]]>"}
+
+
 def _strip_special(xml: bytes, name: str) -> bytes:
     """Drop comments (they could hide tag-like text) and turn CDATA into escaped text; refuse stray DTD syntax.
 
@@ -397,30 +400,26 @@ def _strip_special(xml: bytes, name: str) -> bytes:
     out: list[bytes] = []
     kept = 0  # xml[kept:] is not yet copied
     position = 0
-    comments_end = cdata_end = True  # False once a search for the terminator failed
+    terminated = {b"<!--": True, b"<![CDATA[": True}  # False once a search for the construct's end failed
     find = xml.find
     while True:
         start = find(b"<!", position)
         if start < 0:
             break
-        if comments_end and xml.startswith(b"<!--", start):
-            end = find(b"-->", start + 4)
-            if end < 0:
-                comments_end = False
-            else:
-                out.append(xml[kept:start])
-                kept = position = end + 3
-                continue
-        elif cdata_end and xml.startswith(b"<![CDATA[", start):
-            end = find(b"]]>", start + 9)
-            if end < 0:
-                cdata_end = False
-            else:
-                out.append(xml[kept:start])
-                out.append(xml[start + 9 : end].replace(b"&", b"&amp;").replace(b"<", b"&lt;"))
-                kept = position = end + 3
-                continue
         position = start + 1
+        opener = (
+            b"<!--" if xml.startswith(b"<!--", start) else b"<![CDATA[" if xml.startswith(b"<![CDATA[", start) else None
+        )
+        if opener is None or not terminated[opener]:
+            continue
+        end = find(_SPECIAL_END[opener], start + len(opener))
+        if end < 0:
+            terminated[opener] = False
+            continue
+        out.append(xml[kept:start])
+        if opener == b"<![CDATA[":
+            out.append(xml[start + len(opener) : end].replace(b"&", b"&amp;").replace(b"<", b"&lt;"))
+        kept = position = end + 3
     if not out:
         return xml
     out.append(xml[kept:])
