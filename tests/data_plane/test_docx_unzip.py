@@ -188,6 +188,14 @@ def _directory_bomb_docx() -> bytes:
     return bytes(data)
 
 
+def _lying_size_docx() -> bytes:
+    """The last part declares 100 bytes and inflates to 200 KB (a ratio that looks harmless in the directory)."""
+    data = bytearray(_with_member("word/media/liar.bin", b"a" * 200_000))
+    central = data.rindex(b"PK\x01\x02")
+    data[central + 24 : central + 28] = (100).to_bytes(4, "little")
+    return bytes(data)
+
+
 HOSTILE = {
     "zip bomb": (make_docx(extra={"word/media/bomb.bin": b"\0" * (8 * 1024 * 1024)}), "compression ratio"),
     "zip slip": (_slip_docx(), "zip slip"),
@@ -215,6 +223,7 @@ HOSTILE = {
         "not valid UTF-8",
     ),
     "absolute part name": (_with_member("/word/abs.xml", b"<a/>"), "absolute path"),
+    "declared size that lies": (_lying_size_docx(), "corrupt data"),
 }
 
 
