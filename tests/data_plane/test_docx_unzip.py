@@ -287,3 +287,19 @@ def test_new_upload_of_same_document_gets_a_new_job(env, pg, lambda_context):
     second = handler(s3_event(key, etag=put(key, make_docx("v2"))), lambda_context)
     assert first["results"][0]["job_id"] != second["results"][0]["job_id"]
     assert len(messages(env)) == 2
+
+
+def test_xml_work_is_bounded_per_upload(env, pg, lambda_context, monkeypatch):
+    """Elements are counted over all parts together; past the budget the upload is refused before any PUT."""
+    from docx_unzip import handler as unzip
+
+    monkeypatch.setattr(unzip, "MAX_XML_ELEMENTS", 9)  # the test DOCX has 9 elements over its four XML parts
+    key = key_for()
+    assert handler(s3_event(key, etag=put(key, make_docx())), lambda_context)["results"][0]["status"] == "processed"
+    monkeypatch.setattr(unzip, "MAX_XML_ELEMENTS", 8)
+    pg.query('INSERT INTO "Document" (id, owner, name) VALUES (%s, %s, %s)', "doc-3", USER, "c")
+    other = key_for("doc-3", 78)
+    assert handler(s3_event(other, etag=put(other, make_docx("v2"))), lambda_context)["results"][0]["status"] == "failed"
+    [[status, reason]] = job_row(pg, "doc-3")
+    assert status == "failed" and "elements" in reason
+    assert pg.query('SELECT count(*) FROM "BomPart" WHERE "documentBomId" = 78') == [[0]]
