@@ -299,7 +299,8 @@ def test_xml_work_is_bounded_per_upload(env, pg, lambda_context, monkeypatch):
     monkeypatch.setattr(unzip, "MAX_XML_ELEMENTS", 8)
     pg.query('INSERT INTO "Document" (id, owner, name) VALUES (%s, %s, %s)', "doc-3", USER, "c")
     other = key_for("doc-3", 78)
-    assert handler(s3_event(other, etag=put(other, make_docx("v2"))), lambda_context)["results"][0]["status"] == "failed"
+    result = handler(s3_event(other, etag=put(other, make_docx("v2"))), lambda_context)
+    assert result["results"][0]["status"] == "failed"
     [[status, reason]] = job_row(pg, "doc-3")
     assert status == "failed" and "elements" in reason
     assert pg.query('SELECT count(*) FROM "BomPart" WHERE "documentBomId" = 78') == [[0]]
