@@ -23,7 +23,11 @@ A message that cannot be parsed, names an unknown request, or meets a transient 
 batch item failure and, after the queue's maxReceiveCount, lands in the DLQ. On the last receive
 (``ApproximateReceiveCount`` >= ``MAX_RECEIVE_COUNT``, the queue's maxReceiveCount) a transient error also finishes
 the request as ``failed`` ("being dead-lettered after N attempts"), so a user never waits on ``processing`` forever;
-the failure is still reported, so the message lands in the DLQ for inspection.
+the failure is still reported, so the message lands in the DLQ for inspection. Because a process that dies (out of
+memory, timeout) runs no code at all, the last receive writes ``failed`` ("stopped during its last attempt") *before*
+it starts, and the attempt's own outcome replaces it when it finishes: the request never stays ``processing`` with
+its message in the DLQ. Archive limits (core.safe_zip: central directory counted before it is parsed, one member in
+memory at a time, capped by its declared size) keep memory bounded in the first place.
 """
 
 from __future__ import annotations
@@ -358,7 +362,8 @@ def put_document(bucket: str, key: str, body: bytes) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"sha256": digest}, ChecksumAlgorithm="SHA256")
 
 
-def process_request(request: ExtractZip) -> str:
+def process_request(request: ExtractZip, *, last_attempt: int | None = None) -> str:
+    """Process one request; ``last_attempt`` (the receive count) when no receive is left after this one."""
     table = env_str("BULK_UPLOAD_TABLE")
     staging = env_str("STAGING_BUCKET")
     rid = request.upload_request_id
@@ -378,7 +383,14 @@ def process_request(request: ExtractZip) -> str:
         request.name or meta.get("name"),
         request.parent_id or meta.get("parent_id"),
     )
-    update_request(table, rid, status="processing")
+    if last_attempt is None:
+        update_request(table, rid, status="processing")
+    else:  # replaced by this attempt's outcome; stays if the process dies first
+        error = (
+            f"bulk upload stopped during its last attempt ({last_attempt} of {last_attempt}) without finishing: "
+            "the function ran out of memory or time; its message is in the dead-letter queue"
+        )
+        update_request(table, rid, status="failed", error_message=error, completed_at=now())
     limits = ArchiveLimits.from_env()
     max_object = env_int("MAX_OBJECT_BYTES", DEFAULT_MAX_OBJECT_BYTES, minimum=1)
     with tempfile.TemporaryDirectory(prefix="bulk-") as tmp:
@@ -452,7 +464,8 @@ def mark_dead_lettered(table: str, request_id: str, attempts: int, exc: Exceptio
             TableName=table,
             Key=_item({"PK": f"REQUEST#{request_id}", "SK": "META"}),
             UpdateExpression="SET #s = :failed, error_message = :e, completed_at = :t, updated_at = :t",
-            ConditionExpression="attribute_exists(PK) AND NOT #s IN (:c, :p, :failed)",
+            # "failed" is overwritten: on the last receive it is the placeholder written before the attempt
+            ConditionExpression="attribute_exists(PK) AND NOT #s IN (:c, :p)",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=_item(
                 {":failed": "failed", ":e": error, ":t": stamp, ":c": "completed", ":p": "partially_completed"}
@@ -479,12 +492,12 @@ def receive_count(record: SQSRecord) -> int:
 def handle_record(record: SQSRecord) -> None:
     request = parse_message(record, env_str("STAGING_BUCKET"))
     max_receives = env_int("MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT, minimum=1)
+    attempts = receive_count(record)
     try:
-        process_request(request)
+        process_request(request, last_attempt=attempts if attempts >= max_receives else None)
     except BadMessage:
         raise  # not transient, and it may not name a real request: nothing to mark
     except Exception as exc:
-        attempts = receive_count(record)
         if attempts >= max_receives:
             mark_dead_lettered(env_str("BULK_UPLOAD_TABLE"), request.upload_request_id, attempts, exc)
         raise

@@ -6,6 +6,11 @@ encryption, overlapping entries), and members are then read with a hard cap, so 
 still cannot make us hold more than the limit. Failures raise `UnsafeArchive` whose `reason` names the entry and
 the limit, so callers can record it where users see it.
 
+The central directory itself is counted before ``zipfile`` parses it (``zipfile.ZipFile()`` builds one ZipInfo per
+record, ~0.5 KB each, so a 98 MB archive of 2M records would cost a gigabyte before any check could run). XML parts
+are parsed by expat in one streaming pass with no DTD, no entities, a nesting-depth limit and (for trees) an
+element-count limit, and only in a known list of text encodings.
+
 Usage::
 
     limits = ArchiveLimits.from_env()
@@ -20,14 +25,14 @@ from __future__ import annotations
 import io
 import re
 import stat
+import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
-from xml.etree.ElementTree import Element, ParseError
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring as _defused_fromstring
+from xml.etree.ElementTree import Element, TreeBuilder
+from xml.parsers import expat
 
 # Defaults used when the environment variable is absent (names are the data-plane contract's).
 DEFAULT_MAX_ENTRIES = 10_000  # MAX_ARCHIVE_ENTRIES: a DOCX has tens of parts; a bulk zip a few thousand files.
@@ -35,6 +40,16 @@ DEFAULT_MAX_ENTRY_BYTES = 100 * 1024 * 1024  # MAX_ENTRY_BYTES: one member, read
 DEFAULT_MAX_TOTAL_BYTES = 1024 * 1024 * 1024  # MAX_TOTAL_BYTES: all members together, as declared.
 DEFAULT_MAX_RATIO = 100  # MAX_COMPRESSION_RATIO: uncompressed/compressed per entry.
 DEFAULT_MAX_DEPTH = 16  # MAX_NESTING_DEPTH: folder levels in a member path.
+# A member name longer than this (UTF-8 bytes) is refused: names become S3 keys, database keys and index entries
+# (PostgreSQL's btree refuses entries above ~2.7 KB), and no real document or folder needs more.
+MAX_NAME_BYTES = 1024
+# XML parts: nesting deeper than this is refused (Word nests a table in ~4 levels, so 1024 allows ~250 nested
+# tables); trees built by parse_xml hold at most MAX_XML_ELEMENTS elements (~300 bytes each in memory).
+MAX_XML_DEPTH = 1024
+MAX_XML_ELEMENTS = 200_000
+# Encodings an XML declaration may name (compared lower-case): what expat decodes natively. OOXML parts are UTF-8 or
+# UTF-16 by specification; anything else (rot13, zlib, idna, utf-7, multi-byte legacy sets) is refused.
+XML_ENCODINGS = frozenset({"utf-8", "utf8", "utf-16", "utf16", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"})
 
 # Entries smaller than this are exempt from the ratio check: a few KB of repetitive XML legitimately compresses
 # more than 100x, and a small entry cannot be a bomb because the size limits still apply to it.
@@ -95,6 +110,9 @@ def _check_name(info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
     # zipfile cuts names at NUL and (on Windows) rewrites separators; judge the raw name too.
     for name in {info.filename, info.orig_filename}:
         shown = name[:200]
+        size = len(name.encode("utf-8", "surrogatepass"))
+        if size > MAX_NAME_BYTES:
+            raise UnsafeArchive(f"entry {shown!r}: name of {size} bytes exceeds the limit {MAX_NAME_BYTES}")
         if "\x00" in name:
             raise UnsafeArchive(f"entry {shown!r}: NUL byte in path")
         if "\\" in name:
@@ -146,6 +164,58 @@ def _check_overlap(infos: list[zipfile.ZipInfo]) -> None:
 
 ArchiveSource = bytes | bytearray | memoryview | str | IO[bytes]
 
+_zipfile: Any = zipfile  # its end-record helpers are private; using them keeps our view of the directory its own
+_CENTRAL_RECORD = struct.Struct(_zipfile.structCentralDir)
+
+
+def _central_directory_start(endrec: list[Any]) -> int:
+    """Where ZipFile will start reading the central directory (the same computation, per Python version)."""
+    if hasattr(_zipfile, "_handle_prepended_data"):
+        offset_cd, concat = _zipfile._handle_prepended_data(endrec)
+        return int(offset_cd + concat)
+    concat = endrec[_zipfile._ECD_LOCATION] - endrec[_zipfile._ECD_SIZE] - endrec[_zipfile._ECD_OFFSET]
+    if endrec[_zipfile._ECD_SIGNATURE] == _zipfile.stringEndArchive64:
+        concat -= _zipfile.sizeEndCentDir64 + _zipfile.sizeEndCentDir64Locator
+    return int(endrec[_zipfile._ECD_OFFSET] + concat)
+
+
+def _check_central_directory(fp: IO[bytes], limits: ArchiveLimits) -> None:
+    """Count the central-directory records before ZipFile parses them, reading only their fixed headers.
+
+    The end record's entry count can lie (ZipFile reads records until the directory's *size* is used up), so the
+    records are walked exactly as ZipFile will walk them, stopping at ``max_entries + 1``: constant memory, and
+    time bounded by the limit rather than by the archive.
+    """
+    try:
+        endrec = _zipfile._EndRecData(fp)
+    except (OSError, zipfile.BadZipFile, struct.error, ValueError):
+        return  # ZipFile reports it with its own message
+    if not endrec:
+        return
+    declared = int(endrec[_zipfile._ECD_ENTRIES_TOTAL])
+    if declared > limits.max_entries:
+        raise UnsafeArchive(f"archive has {declared} entries, more than the limit {limits.max_entries}")
+    size_cd = int(endrec[_zipfile._ECD_SIZE])
+    start = _central_directory_start(endrec)
+    if start < 0:
+        return  # ZipFile refuses a negative directory offset
+    fp.seek(start)
+    total = count = 0
+    while total < size_cd:
+        header = fp.read(_CENTRAL_RECORD.size)
+        if len(header) != _CENTRAL_RECORD.size or header[:4] != _zipfile.stringCentralDir:
+            # ZipFile reads the same bytes and fails on them; refusing here keeps the bound if our views differ.
+            raise UnsafeArchive("not a valid zip archive: corrupt central directory")
+        fields = _CENTRAL_RECORD.unpack(header)
+        extra = fields[12] + fields[13] + fields[14]  # name, extra field, comment lengths
+        count += 1
+        if count > limits.max_entries:
+            raise UnsafeArchive(
+                f"archive has more than {limits.max_entries} entries (the limit) in its central directory"
+            )
+        total += _CENTRAL_RECORD.size + extra
+        fp.seek(extra, io.SEEK_CUR)
+
 
 def open_checked(file_or_bytes: ArchiveSource, limits: ArchiveLimits) -> zipfile.ZipFile:
     """Open an archive and validate every entry from the central directory; nothing is decompressed yet.
@@ -158,10 +228,19 @@ def open_checked(file_or_bytes: ArchiveSource, limits: ArchiveLimits) -> zipfile
         if len(file_or_bytes) == 0:
             raise UnsafeArchive("archive is empty (0 bytes)")
         source = io.BytesIO(bytes(file_or_bytes))
+    if isinstance(source, str):
+        with open(source, "rb") as fp:
+            _check_central_directory(fp, limits)
+    else:
+        position = source.tell()
+        _check_central_directory(source, limits)
+        source.seek(position)
     try:
         zf = zipfile.ZipFile(source)
     except zipfile.BadZipFile as exc:
         raise UnsafeArchive(f"not a valid zip archive: {exc}") from exc
+    except UnicodeDecodeError as exc:  # a name flagged UTF-8 that is not
+        raise UnsafeArchive(f"not a valid zip archive: a member name is not valid UTF-8 ({exc.reason})") from exc
     except (zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError, OSError) as exc:
         raise UnsafeArchive(f"unreadable zip archive: {exc}") from exc
     try:
@@ -219,14 +298,108 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ArchiveLimit
     return b"".join(chunks)
 
 
-def parse_xml(data: bytes, name: str = "<xml>") -> Element:
-    """Parse an XML part with no DTD, no entity expansion and no external entities (billion laughs, XXE).
+def _xml_encoding_check(data: bytes, name: str) -> None:
+    """Refuse an XML declaration naming an encoding outside XML_ENCODINGS before expat looks it up."""
+    head = data[:1024]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:2] in (b"<\x00", b"\x00<"):
+        codec = "utf-16-be" if head.startswith(b"\xfe\xff") or head[:1] == b"\x00" else "utf-16-le"
+        head = head.decode(codec, "ignore").encode("ascii", "ignore")
+    match = _XML_DECLARED_ENCODING.match(head.removeprefix(b"\xef\xbb\xbf"))
+    if match is None:
+        return
+    declared = match.group(1).decode("ascii", "replace").lower()
+    if declared not in XML_ENCODINGS:
+        raise UnsafeArchive(f"XML part {name!r}: unsupported encoding {declared[:40]!r} in its XML declaration")
 
-    Raises UnsafeArchive naming the part for forbidden constructs and for malformed XML.
+
+_XML_DECLARED_ENCODING = re.compile(rb"""<\?xml\s[^<>]{0,200}?encoding\s*=\s*["']([^"'<>]{0,64})["']""")
+
+
+def _forbid(name: str, construct: str) -> Callable[..., None]:
+    def refuse(*_: Any) -> None:
+        raise UnsafeArchive(f"XML part {name!r}: forbidden construct ({construct})")
+
+    return refuse
+
+
+def scan_xml(
+    data: bytes,
+    name: str = "<xml>",
+    *,
+    on_start: Callable[[str, dict[str, str]], None] | None = None,
+    on_end: Callable[[str], None] | None = None,
+    on_text: Callable[[str], None] | None = None,
+    max_depth: int = MAX_XML_DEPTH,
+    max_elements: int | None = None,
+) -> int:
+    """Check one XML part in a single streaming expat pass and return its element count; nothing is kept.
+
+    No DTD (so no entity of any kind: billion laughs, XXE), nesting at most ``max_depth``, at most ``max_elements``
+    elements when given, and only the encodings of XML_ENCODINGS. Element names are ``uri}local`` (expat's
+    namespace processing, as in ElementTree without the leading brace). Raises UnsafeArchive naming the part.
     """
+    _xml_encoding_check(data, name)
+    parser = expat.ParserCreate(namespace_separator="}")
+    depth = 0
+    elements = 0
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        nonlocal depth, elements
+        depth += 1
+        elements += 1
+        if depth > max_depth:
+            raise UnsafeArchive(f"XML part {name!r}: elements nested deeper than the limit {max_depth}")
+        if max_elements is not None and elements > max_elements:
+            raise UnsafeArchive(f"XML part {name!r}: more than {max_elements} elements (the limit)")
+        if on_start is not None:
+            on_start(tag, attrs)
+
+    def end(tag: str) -> None:
+        nonlocal depth
+        depth -= 1
+        if on_end is not None:
+            on_end(tag)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    if on_text is not None:
+        parser.CharacterDataHandler = on_text
+    parser.StartDoctypeDeclHandler = _forbid(name, "DTD")
+    parser.EntityDeclHandler = _forbid(name, "entity declaration")
+    parser.UnparsedEntityDeclHandler = _forbid(name, "entity declaration")
+    parser.ExternalEntityRefHandler = _forbid(name, "external entity")  # type: ignore[assignment]
     try:
-        return _defused_fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException as exc:
-        raise UnsafeArchive(f"XML part {name!r}: forbidden construct ({type(exc).__name__})") from exc
-    except ParseError as exc:
+        parser.Parse(data, True)
+    except expat.ExpatError as exc:
         raise UnsafeArchive(f"XML part {name!r}: malformed XML ({exc})") from exc
+    except (LookupError, UnicodeError, ValueError) as exc:  # an encoding expat could not use
+        raise UnsafeArchive(f"XML part {name!r}: unsupported encoding ({type(exc).__name__}: {exc})") from exc
+    return elements
+
+
+def parse_xml(data: bytes, name: str = "<xml>", *, max_elements: int = MAX_XML_ELEMENTS) -> Element:
+    """Parse an XML part into a tree with scan_xml's guarantees and at most ``max_elements`` elements.
+
+    Tags are ElementTree's ``{uri}local``. Raises UnsafeArchive naming the part for forbidden constructs, limits,
+    unsupported encodings and malformed XML.
+    """
+    builder = TreeBuilder()
+
+    def qualified(tag: str) -> str:
+        return "{" + tag if "}" in tag else tag
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        builder.start(qualified(tag), {qualified(key): value for key, value in attrs.items()})
+
+    def end(tag: str) -> None:
+        builder.end(qualified(tag))
+
+    scan_xml(
+        data,
+        name,
+        on_start=start,
+        on_end=end,
+        on_text=builder.data,
+        max_elements=max_elements,
+    )
+    return builder.close()

@@ -4,7 +4,10 @@ Trigger: S3 ``ObjectCreated`` notification on the DOCX upload bucket (asynchrono
 ``{urlencoded user}/{document}/{bom id}.docx``.
 
 What differs from the system we replace (reference §9 docx-unzip):
-- The archive is validated (core.safe_zip limits, XML without DTDs/entities) before anything is stored.
+- The archive is validated (core.safe_zip limits, including its central directory and member names of at most
+  MAX_NAME_BYTES, which also keeps every "BomPart" path inside PostgreSQL's index-entry size; XML parts streamed
+  through expat without DTDs/entities, with a nesting limit and known encodings, never built into a tree) before
+  anything is stored.
 - Parts live at ``docx-parts/{sha256}`` in the document bucket (not the bucket root, so they never look like
   document keys), and are PUT only when HeadObject says they are missing.
 - The conversion job is sent AFTER the parts are stored, exactly once per upload: its id is
@@ -35,7 +38,7 @@ from core.db import connection, transaction
 from core.keys import InvalidKey, parse_document_key
 from core.logging import logger
 from core.s3_events import notification_object
-from core.safe_zip import ArchiveLimits, UnsafeArchive, open_checked, parse_xml, read_member
+from core.safe_zip import MAX_NAME_BYTES, ArchiveLimits, UnsafeArchive, open_checked, read_member, scan_xml
 
 PARTS_PREFIX = "docx-parts/"
 JOB_TYPE = "docx_unzip"
@@ -48,6 +51,9 @@ DOCX_LIMIT_DEFAULTS = {
     "max_ratio": 100,
 }
 # A stable namespace so every deployment derives the same job id for the same upload.
+# XML elements checked per upload, all parts together: validation costs ~1 us per element in expat's callbacks, so
+# this bounds it to seconds of the function's 60 s (a real DOCX has well under a million).
+MAX_XML_ELEMENTS = 10_000_000
 JOB_NAMESPACE = uuid.UUID("6f1c3f0e-3a51-4d0b-9a43-0c4f5f6c2d11")
 REQUIRED_PARTS = ("[Content_Types].xml", "word/document.xml")
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
@@ -133,8 +139,21 @@ def fetch_docx(upload: Upload, max_bytes: int) -> bytes:
 
 
 def inspect_docx(data: bytes, limits: ArchiveLimits) -> list[Part]:
-    """Validate the whole archive (limits, XML parts) and hash every part; nothing is stored yet."""
+    """Validate the whole archive (limits, names, XML parts) and hash every part; nothing is stored yet.
+
+    Pure computation on bytes we hold, so any failure is a property of the file: an exception nobody foresaw is
+    refused as an unreadable DOCX (recorded, never retried) rather than raised into async retries."""
+    try:
+        return _inspect(data, limits)
+    except UnsafeArchive:
+        raise
+    except Exception as exc:  # noqa: BLE001 - last resort; known classes are refused by safe_zip with their reason
+        raise UnsafeArchive(f"unreadable DOCX ({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+
+def _inspect(data: bytes, limits: ArchiveLimits) -> list[Part]:
     parts: list[Part] = []
+    elements_left = MAX_XML_ELEMENTS
     with open_checked(data, limits) as zf:
         names = set(zf.namelist())
         missing = [name for name in REQUIRED_PARTS if name not in names]
@@ -143,9 +162,12 @@ def inspect_docx(data: bytes, limits: ArchiveLimits) -> list[Part]:
         for info in zf.infolist():
             if info.is_dir():
                 continue
+            # safe_zip refuses longer names; checked again here because the "BomPart" insert depends on it
+            if len(info.filename.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+                raise UnsafeArchive(f"part {info.filename[:200]!r}: name longer than {MAX_NAME_BYTES} bytes")
             body = read_member(zf, info, limits)
             if info.filename.endswith((".xml", ".rels")):
-                parse_xml(body, info.filename)
+                elements_left -= scan_xml(body, info.filename, max_elements=elements_left)
             parts.append(Part(info.filename, hashlib.sha256(body).hexdigest()))
     return parts
 

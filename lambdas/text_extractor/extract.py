@@ -12,31 +12,38 @@ OOXML text is read by a lexical scanner (one compiled regular expression over ea
 parser. Measured on the corpus (bench/README.md): building an ElementTree is barely faster than python-docx, and
 expat alone, with no handlers, already costs more than the 5x target allows; the scanner is ~5.8-6.6x python-docx's
 paragraphs-only idiom, ~10-11.5x python-docx reading the same scope (tables, headers) and ~16-18x docx2txt,
-finding 100 % of their words. It is safe because it only ever *reads* character data: a part with a DTD (the
+finding 100 % of their words. Every scanner runs in time linear in its part: no pattern can rescan the rest of a
+part from each occurrence of an unterminated construct (tag bodies stop at the next ``<``, element bodies at the
+next start of the same element, comments and CDATA are cut by one forward pass), and tests pin that on inputs built
+to be quadratic. It is safe because it only ever *reads* character data: a part with a DTD (the
 only way to declare entities, internal or external) is refused before scanning, only the five predefined
 entities and character references are expanded, and archives go through ``core.safe_zip`` (ratio, size, entry and
 path checks; reads capped by the declared size). Malformed XML yields best-effort text rather than an error, which
 is what a search index wants; small structural parts (relationships, workbook, presentation) are parsed with
-``core.safe_zip.parse_xml`` (defusedxml).
+``core.safe_zip.scan_xml`` (expat, streaming: no DTD, bounded depth and encodings, no tree).
+``extract_pages`` lets nothing but an ``ExtractionError`` out, whatever the input.
 """
 
 from __future__ import annotations
 
+import codecs
 import functools
+import html
 import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from urllib.parse import unquote
-from xml.etree.ElementTree import Element
 
-from core.safe_zip import ArchiveLimits, UnsafeArchive, open_checked, parse_xml, read_member
+from core.safe_zip import ArchiveLimits, UnsafeArchive, open_checked, read_member, scan_xml
 
 # Defaults used when the caller (or the handler's environment) gives no limit.
 DEFAULT_MAX_OBJECT_BYTES = 100 * 1024 * 1024  # MAX_OBJECT_BYTES: the whole file is held in memory.
 DEFAULT_MAX_PAGES = 2_000  # MAX_PAGES: PDF pages, slides or sheets.
 DEFAULT_MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024  # MAX_DECOMPRESSED_BYTES: OOXML parts we read, summed.
+# MAX_TEXT_CHARS: text one document may produce. Text is never longer than the bytes it comes from, except spreadsheet
+# cells, which can each repeat one large shared string (a 25-byte cell referencing a 1 MB string).
+DEFAULT_MAX_TEXT_CHARS = 64 * 1024 * 1024
 
 
 class ExtractionError(Exception):
@@ -72,16 +79,18 @@ class ExtractLimits:
     max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
     max_pages: int = DEFAULT_MAX_PAGES
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
 
     @classmethod
     def from_env(cls) -> ExtractLimits:
-        """MAX_OBJECT_BYTES, MAX_PAGES, MAX_DECOMPRESSED_BYTES; invalid values raise ConfigError naming them."""
+        """MAX_OBJECT_BYTES, MAX_PAGES, MAX_DECOMPRESSED_BYTES, MAX_TEXT_CHARS; invalid values raise ConfigError."""
         from core.config import env_int
 
         return cls(
             max_object_bytes=env_int("MAX_OBJECT_BYTES", DEFAULT_MAX_OBJECT_BYTES, minimum=1),
             max_pages=env_int("MAX_PAGES", DEFAULT_MAX_PAGES, minimum=1),
             max_decompressed_bytes=env_int("MAX_DECOMPRESSED_BYTES", DEFAULT_MAX_DECOMPRESSED_BYTES, minimum=1),
+            max_text_chars=env_int("MAX_TEXT_CHARS", DEFAULT_MAX_TEXT_CHARS, minimum=1),
         )
 
 
@@ -112,8 +121,17 @@ def extract_pages(data: bytes, filename: str, *, limits: ExtractLimits | None = 
         raise LimitExceeded(f"file is {len(data)} bytes, more than the limit {limits.max_object_bytes}")
     if not data:
         raise CorruptDocument("file is empty (0 bytes)")
-    pages = _EXTRACTORS[fmt](bytes(data), limits)
-    return [_clean(page) for page in pages]
+    try:
+        pages = _EXTRACTORS[fmt](bytes(data), limits)
+        if sum(map(len, pages)) > limits.max_text_chars:
+            raise LimitExceeded(f"document produces more than {limits.max_text_chars} characters of text (the limit)")
+        return [_clean(page) for page in pages]
+    except ExtractionError:
+        raise
+    except MemoryError as exc:
+        raise LimitExceeded(f"{fmt} document needs more memory than this function has") from exc
+    except Exception as exc:  # last resort: every known class is mapped at its source; this keeps the contract
+        raise CorruptDocument(f"unreadable {fmt} document ({type(exc).__name__}: {str(exc)[:200]})") from exc
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -278,15 +296,33 @@ class _Package:
             return conventional
         raise CorruptDocument(f"package has no main document part (expected {conventional!r})")
 
-    def xml(self, name: str) -> Element:
-        """A small structural part (relationships, workbook, presentation) as a defusedxml tree."""
+    def ordered_by_id(self, name: str, local_name: str, targets_by_id: dict[str, str]) -> list[str]:
+        """Targets in the order the main part lists them (``<sldId r:id>``, ``<sheet r:id>``), each once.
+
+        One streaming expat pass (no tree: a part of millions of nested elements cannot grow memory), with
+        safe_zip's limits: no DTD, bounded nesting, declared encodings from a known list."""
         raw = self.read(name)
         if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
             raise UnsafeDocument(f"part {name!r} declares a DTD or entities (not allowed in OOXML)")
+        remaining = dict(targets_by_id)
+        order = []
+        suffix = "}" + local_name
+
+        def start(tag: str, attrs: dict[str, str]) -> None:
+            if tag.endswith(suffix) or tag == local_name:
+                rid = next((value for key, value in attrs.items() if key.endswith("}id")), None)
+                if rid in remaining:
+                    order.append(remaining.pop(rid))
+
         try:
-            return parse_xml(raw, name)
+            scan_xml(raw, name, on_start=start)
         except UnsafeArchive as exc:
+            if "forbidden" in exc.reason:
+                raise UnsafeDocument(exc.reason) from exc
+            if "limit" in exc.reason:
+                raise LimitExceeded(exc.reason) from exc
             raise CorruptDocument(exc.reason) from exc
+        return order
 
 
 def _archive_error(exc: UnsafeArchive) -> ExtractionError:
@@ -316,8 +352,9 @@ def _with_package(data: bytes, limits: ExtractLimits, body: Callable[[_Package],
 
 _XML_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _UTF8_NAMES = {"utf-8", "utf8", "us-ascii", "ascii"}
-_ROOT_TAG = re.compile(rb"<[A-Za-z_][^>]*>")
-_SPECIAL = re.compile(rb"<!--.*?-->|<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
+# Tag bodies stop at the next "<" ([^<>], not [^>]): the same on well-formed XML, where "<" cannot stand inside a
+# tag, and it bounds what one candidate can scan, so N unterminated tags cost N, not N squared.
+_ROOT_TAG = re.compile(rb"<[A-Za-z_][^<>]*>")
 _ENTITY = re.compile(r"&(?:(lt|gt|amp|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));")
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 
@@ -347,11 +384,46 @@ def _xml_bytes(raw: bytes, name: str) -> bytes:
     return raw
 
 
+_SPECIAL_END = {b"<!--": b"-->", b"<![CDATA[": b"]]>"}
+
+
 def _strip_special(xml: bytes, name: str) -> bytes:
-    """Drop comments (they could hide tag-like text) and turn CDATA into escaped text; refuse stray DTD syntax."""
+    """Drop comments (they could hide tag-like text) and turn CDATA into escaped text; refuse stray DTD syntax.
+
+    One forward pass: each ``<!`` is resolved with a search from the current position, and a search that fails
+    is remembered (no later comment can end if no ``-->`` follows this one), so unterminated constructs repeated
+    through a part cost one scan in total. The result is the one the regex ``<!--.*?-->|<!.CDATA.(.*?)..>`` (with
+    its brackets) gives; tests compare the two.
+    """
     if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
         raise UnsafeDocument(f"part {name!r} contains DTD or entity declarations (refused)")
-    return _SPECIAL.sub(_special_repl, xml)
+    out: list[bytes] = []
+    kept = 0  # xml[kept:] is not yet copied
+    position = 0
+    terminated = {b"<!--": True, b"<![CDATA[": True}  # False once a search for the construct's end failed
+    find = xml.find
+    while True:
+        start = find(b"<!", position)
+        if start < 0:
+            break
+        position = start + 1
+        opener = (
+            b"<!--" if xml.startswith(b"<!--", start) else b"<![CDATA[" if xml.startswith(b"<![CDATA[", start) else None
+        )
+        if opener is None or not terminated[opener]:
+            continue
+        end = find(_SPECIAL_END[opener], start + len(opener))
+        if end < 0:
+            terminated[opener] = False
+            continue
+        out.append(xml[kept:start])
+        if opener == b"<![CDATA[":
+            out.append(xml[start + len(opener) : end].replace(b"&", b"&amp;").replace(b"<", b"&lt;"))
+        kept = position = end + 3
+    if not out:
+        return xml
+    out.append(xml[kept:])
+    return b"".join(out)
 
 
 def _reencode(raw: bytes, encoding: str, name: str) -> bytes:
@@ -359,13 +431,6 @@ def _reencode(raw: bytes, encoding: str, name: str) -> bytes:
         return raw.decode(encoding).encode("utf-8")
     except UnicodeError as exc:
         raise CorruptDocument(f"part {name!r}: not valid {encoding} ({exc})") from exc
-
-
-def _special_repl(match: re.Match[bytes]) -> bytes:
-    cdata = match.group(1)
-    if cdata is None:
-        return b""
-    return cdata.replace(b"&", b"&amp;").replace(b"<", b"&lt;")
 
 
 def _entity_repl(match: re.Match[str]) -> str:
@@ -385,8 +450,10 @@ def _decode(text: bytes) -> str:
     return _ENTITY.sub(_entity_repl, decoded) if "&" in decoded else decoded
 
 
-_RELATIONSHIP = re.compile(rb"<(?:[\w.-]+:)?Relationship\s([^>]*)>")
-_ATTRIBUTE = re.compile(rb"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_RELATIONSHIP = re.compile(rb"<(?:[\w.-]+:)?Relationship\s([^<>]*)>")
+# A name starts only where no name character precedes it and is taken whole (possessive): a run of N name
+# characters without "=" is then rejected once, not once per position with N steps of backtracking each.
+_ATTRIBUTE = re.compile(rb"""(?<![\w:.-])([\w:.-]++)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _XMLNS = re.compile(rb"""xmlns(?::([A-Za-z_][\w.-]*))?\s*=\s*["']([^"']*)["']""")
 
 
@@ -424,12 +491,12 @@ def _runs_regex(prefixes: tuple[bytes, ...], mc_prefixes: tuple[bytes, ...]) -> 
     # so each captures one character of its token. Measured: 40 -> 23 ms on that part versus capturing whole tokens.
     # tests/data_plane/test_text_extractor_extract.py pins the token stream against the plain spelling of this
     # grammar (`<w:t[ attrs]>text</w:t>` | `<w:tab/>` | `<w:br`/`<w:cr` | `</w:p>` | `</mc:Fallback>` |
-    # `<mc:Fallback[ attrs]>` | `<!`).
+    # `<mc:Fallback[ attrs]>` | `<!`). Attributes are `[^<>]*`: see _ROOT_TAG.
     return re.compile(
         b"<(?:"
         + p
         + b"(?:t(?:"
-        + rb"(?:>|\s[^>]*>)([^<]*)</"  # 1: run text (a self-closing <w:t/> never reaches "</w:t>")
+        + rb"(?:>|\s[^<>]*>)([^<]*)</"  # 1: run text (a self-closing <w:t/> never reaches "</w:t>")
         + p
         + rb"t>|a(b)\s*/>)"  # 2: a tab character; <w:tab w:val=.. w:pos=../> are tab *stops* and do not match
         + rb"|[bc](r)\b)"  # 3: line break (<w:br>, <w:cr>)
@@ -439,7 +506,7 @@ def _runs_regex(prefixes: tuple[bytes, ...], mc_prefixes: tuple[bytes, ...]) -> 
         + mc
         + b"Fallback(>))|"  # 5: end of a markup-compatibility fallback
         + mc
-        + rb"Fallback(?:\s[^>]*)?(>)"  # 6: start of a fallback: it repeats the Choice content (text box as VML)
+        + rb"Fallback(?:\s[^<>]*)?(>)"  # 6: start of a fallback: it repeats the Choice content (text box as VML)
         # 7: comment, CDATA or DTD syntax: handled by a second, slower pass. The lookbehind captures the "!" just
         # matched, so the group is non-empty even when "<!" ends the part.
         + b"|!(?<=(!)))"
@@ -505,12 +572,16 @@ def _rel_kind(name: str, kinds: tuple[str, ...]) -> str:
     return next((kind for kind in kinds if base.startswith(kind)), kinds[0])
 
 
-_DIGITS = re.compile(r"(\d+)")
+_DIGITS = re.compile(r"([0-9]+)")
 
 
 def _natural(name: str) -> tuple:
-    """slide2 before slide10."""
-    return tuple(int(piece) if piece.isdigit() else piece for piece in _DIGITS.split(name))
+    """slide2 before slide10: ASCII digit runs compare by value (length of the run without leading zeros, then the
+    digits), with no int() conversion, so neither other Unicode digits ('1²2') nor 5000-digit runs can raise."""
+    return tuple(
+        (len(piece.lstrip("0")), piece.lstrip("0")) if index % 2 else (-1, piece)
+        for index, piece in enumerate(_DIGITS.split(name))
+    )
 
 
 def _extract_pptx(data: bytes, limits: ExtractLimits) -> list[str]:
@@ -518,7 +589,7 @@ def _extract_pptx(data: bytes, limits: ExtractLimits) -> list[str]:
         main = package.main_part("ppt/presentation.xml")
         slides_by_id = {rid: target for kind, target, rid in package.relationships(main) if kind == "slide"}
         # Presentation order is p:sldIdLst, which need not match the part names; name order is the fallback.
-        slides = _ordered_by_id(package.xml(main), "sldId", slides_by_id) or sorted(slides_by_id.values(), key=_natural)
+        slides = package.ordered_by_id(main, "sldId", slides_by_id) or sorted(slides_by_id.values(), key=_natural)
         if len(slides) > limits.max_pages:
             raise LimitExceeded(f"presentation has {len(slides)} slides, more than the limit {limits.max_pages}")
         pages = []
@@ -533,31 +604,27 @@ def _extract_pptx(data: bytes, limits: ExtractLimits) -> list[str]:
     return _with_package(data, limits, body)
 
 
-def _ordered_by_id(root: Element, local_name: str, targets_by_id: dict[str, str]) -> list[str]:
-    """Targets in the order the main part lists them (``<sldId r:id>``, ``<sheet r:id>``), each once."""
-    remaining = dict(targets_by_id)
-    order = []
-    suffix = "}" + local_name
-    for element in root.iter():
-        if element.tag.endswith(suffix) or element.tag == local_name:
-            rid = next((value for key, value in element.attrib.items() if key.endswith("}id")), None)
-            if rid in remaining:
-                order.append(remaining.pop(rid))
-    return order
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # SpreadsheetML (XLSX): shared strings + cells, one page per sheet, cells tab-separated, rows on lines
+
+
+def _body(p: bytes, local: bytes) -> bytes:
+    """The content of element ``local`` up to its end tag, never past the start of another ``local`` element.
+
+    The lazy ``(.*?)</x>`` this replaces searched to the end of the part from every unclosed start tag (quadratic);
+    this body stops at the next ``<x`` or ``</x``, so each byte is scanned from one start tag at most. Identical on
+    valid SpreadsheetML, where these elements never nest."""
+    return rb"((?:[^<]++|<(?!/?" + p + local + rb"\b))*+)</" + p + local + b">"
 
 
 @functools.lru_cache(maxsize=64)
 def _sheet_regexes(prefixes: tuple[bytes, ...]) -> tuple[re.Pattern[bytes], ...]:
     p = _prefix_pattern(prefixes)
-    string_item = re.compile(b"<" + p + rb"si\b[^>]*?(?:/>|>(.*?)</" + p + b"si>)", re.DOTALL)
-    phonetic = re.compile(b"<" + p + rb"rPh\b.*?</" + p + b"rPh>", re.DOTALL)
-    text = re.compile(b"<" + p + rb"t(?:\s[^>]*)?>([^<]*)</" + p + b"t>")
-    cell = re.compile(b"<(?:" + p + rb"c\b([^>]*?)(?:/>|>(.*?)</" + p + b"c>)|(/" + p + b"row>))", re.DOTALL)
-    value = re.compile(b"<" + p + rb"v(?:\s[^>]*)?>([^<]*)</" + p + b"v>")
+    string_item = re.compile(b"<" + p + rb"si\b[^<>]*?(?:/>|>" + _body(p, b"si") + b")")
+    phonetic = re.compile(b"<" + p + rb"rPh\b" + _body(p, b"rPh"))
+    text = re.compile(b"<" + p + rb"t(?:\s[^<>]*)?>([^<]*)</" + p + b"t>")
+    cell = re.compile(b"<(?:" + p + rb"c\b([^<>]*?)(?:/>|>" + _body(p, b"c") + b")|(/" + p + b"row>))")
+    value = re.compile(b"<" + p + rb"v(?:\s[^<>]*)?>([^<]*)</" + p + b"v>")
     return string_item, phonetic, text, cell, value
 
 
@@ -580,8 +647,11 @@ def _shared_strings(xml: bytes) -> list[bytes]:
     return strings
 
 
-def _scan_sheet(xml: bytes, shared: list[bytes]) -> str:
-    """Cell values, tab-separated, one row per line: shared and inline strings, numbers, booleans."""
+def _scan_sheet(xml: bytes, shared: list[bytes], max_bytes: int = DEFAULT_MAX_TEXT_CHARS) -> str:
+    """Cell values, tab-separated, one row per line: shared and inline strings, numbers, booleans.
+
+    Shared strings are the one place where output can outgrow input (every cell may name the same long string), so
+    the bytes produced are counted and more than ``max_bytes`` raise LimitExceeded before they are joined."""
     prefixes = _prefixes(xml, _NS_S)
     if not prefixes:
         return ""
@@ -590,6 +660,7 @@ def _scan_sheet(xml: bytes, shared: list[bytes]) -> str:
     _, _, text, cell, value = _sheet_regexes(prefixes)
     rows: list[bytes] = []
     row: list[bytes] = []
+    produced = 0
     for attrs, inner, row_end in cell.findall(xml):
         if row_end:
             if row:
@@ -609,9 +680,13 @@ def _scan_sheet(xml: bytes, shared: list[bytes]) -> str:
         raw = v.group(1)
         if cell_type == b"s":
             try:
-                row.append(shared[int(raw)])
+                string = shared[int(raw)]
             except (ValueError, IndexError):
                 continue  # a dangling shared-string index loses one cell, not the sheet
+            produced += len(string)
+            if produced > max_bytes:
+                raise LimitExceeded(f"sheet text exceeds the limit of {max_bytes} characters (repeated shared strings)")
+            row.append(string)
         elif cell_type == b"b":
             row.append(b"TRUE" if raw.strip() == b"1" else b"FALSE")
         elif cell_type != b"e":  # numbers, formula strings; error values (#REF!) are not content
@@ -626,12 +701,19 @@ def _extract_xlsx(data: bytes, limits: ExtractLimits) -> list[str]:
         main = package.main_part("xl/workbook.xml")
         rels = package.relationships(main)
         sheets_by_id = {rid: target for kind, target, rid in rels if kind == "worksheet"}
-        sheets = _ordered_by_id(package.xml(main), "sheet", sheets_by_id) or sorted(sheets_by_id.values(), key=_natural)
+        sheets = package.ordered_by_id(main, "sheet", sheets_by_id) or sorted(sheets_by_id.values(), key=_natural)
         if len(sheets) > limits.max_pages:
             raise LimitExceeded(f"workbook has {len(sheets)} sheets, more than the limit {limits.max_pages}")
         shared_parts = [target for kind, target, _ in rels if kind == "sharedStrings"]
         shared = _shared_strings(package.xml_bytes(shared_parts[0])) if shared_parts else []
-        return [_scan_sheet(package.xml_bytes(sheet), shared) for sheet in sheets]
+        pages = []
+        left = limits.max_text_chars
+        for sheet in sheets:
+            pages.append(_scan_sheet(package.xml_bytes(sheet), shared, left))
+            left -= len(pages[-1])
+            if left < 0:
+                raise LimitExceeded(f"workbook text exceeds the limit of {limits.max_text_chars} characters")
+        return pages
 
     return _with_package(data, limits, body)
 
@@ -670,83 +752,185 @@ def _extract_plain(data: bytes, limits: ExtractLimits) -> list[str]:
     return [_decode_text(data)]
 
 
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._-]+)""", re.IGNORECASE)
-
-
-class _HtmlText(HTMLParser):
-    """Visible text: script/style/template skipped, block elements become line breaks, cells tab-separated."""
-
-    SKIP = frozenset({"script", "style", "template", "noscript", "svg", "math"})
-    BLOCK = frozenset(
-        [
-            "address",
-            "article",
-            "aside",
-            "blockquote",
-            "br",
-            "dd",
-            "details",
-            "div",
-            "dl",
-            "dt",
-            "fieldset",
-            "figcaption",
-            "figure",
-            "footer",
-            "form",
-            "h1",
-            "h2",
-            "h3",
-            "h4",
-            "h5",
-            "h6",
-            "header",
-            "hr",
-            "li",
-            "main",
-            "nav",
-            "ol",
-            "p",
-            "pre",
-            "section",
-            "summary",
-            "table",
-            "title",
-            "tr",
-            "ul",
-        ]
+_META_CHARSET = re.compile(rb"""<meta[^<>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+# Charsets a page may declare: text encodings browsers and Python share (by Python's canonical codec name). A name
+# outside this list (unknown, or a codec that is not a text encoding: rot13, punycode, idna, undefined, zlib) is
+# refused, never looked up and run. WHATWG labels Python spells differently are mapped first.
+_HTML_CHARSET_ALIASES = {
+    "iso-8859-8-i": "iso-8859-8",
+    "x-sjis": "shift_jis",
+    "x-mac-roman": "mac-roman",
+    "unicode": "utf-8",  # a meta prescan can only find ASCII-compatible bytes: WHATWG reads UTF-16 labels as UTF-8
+    "utf-16": "utf-8",
+    "utf-16le": "utf-8",
+    "utf-16be": "utf-8",
+}
+_HTML_CHARSETS = frozenset(
+    codecs.lookup(name).name
+    for name in (
+        "utf-8",
+        "ascii",
+        "latin-1",
+        *(f"iso-8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16)),
+        *(f"windows-{n}" for n in range(1250, 1259)),
+        "cp866",
+        "cp874",
+        "koi8-r",
+        "koi8-u",
+        "mac-roman",
+        "mac-cyrillic",
+        "shift_jis",
+        "cp932",
+        "euc-jp",
+        "iso-2022-jp",
+        "gb2312",
+        "gbk",
+        "gb18030",
+        "big5",
+        "big5hkscs",
+        "euc-kr",
+        "cp949",
     )
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in self.SKIP:
-            self.skipping += 1
-        elif tag in self.BLOCK:
-            self.out.append("\n")
-        elif tag in ("td", "th"):
-            self.out.append("\t")
-
-    def handle_startendtag(self, tag: str, attrs: list) -> None:
-        if tag in self.BLOCK:
-            self.out.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        elif tag in self.BLOCK:
-            self.out.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.out.append(data.replace("\t", " "))  # tabs in the output separate table cells only
+)
 
 
+def _html_charset(label: str) -> str:
+    """The Python codec for a declared charset, or CorruptDocument naming it."""
+    key = label.strip().lower()
+    key = _HTML_CHARSET_ALIASES.get(key, key)
+    try:
+        codec = codecs.lookup(key).name
+    except LookupError:
+        codec = ""
+    if codec not in _HTML_CHARSETS:
+        raise CorruptDocument(f"HTML declares charset {label[:40]!r}, which is not a supported text encoding")
+    return codec
+
+
+_SKIP = frozenset({"script", "style", "template", "noscript", "svg", "math"})
+_BLOCK = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "dd",
+        "details",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "title",
+        "tr",
+        "ul",
+    ]
+)
+# A start or end tag. Quotes only matter in a value after "=" (a stray quote is an ordinary character), and every
+# repetition is possessive, so a tag is matched or refused in one pass to its ">" with no backtracking.
+_HTML_TAG = re.compile(r"""</?([A-Za-z][^\t\n\r\f />\x00]*)((?:[^>"'=]++|=\s*+"[^"]*+"|=\s*+'[^']*+'|[="'])*+)>""")
+_HTML_TAG_OPEN = re.compile(r"</?[A-Za-z]")
+# script and style hold raw text up to their end tag (as in html.parser and browsers).
+_RAW_TEXT_END = {name: re.compile(rf"</{name}[\s/>]", re.IGNORECASE) for name in ("script", "style")}
+
+
+def _html_text(text: str) -> str:
+    """Visible text: script/style/template skipped, block elements become line breaks, cells tab-separated.
+
+    One forward pass over the markup (html.parser rescans the rest of the input from every unterminated tag or
+    comment, quadratic, and raises AssertionError on some marked sections). A construct left open at the end of
+    the input (tag, comment, raw text, declaration) ends it, as in an HTML5 browser, which drops the open tag or
+    comment and everything after it; so nothing is ever scanned twice."""
+    out: list[str] = []
+    skipping = 0
+    position = 0
+    length = len(text)
+    find = text.find
+
+    def data(chunk: str) -> None:
+        if not skipping and chunk:
+            out.append(html.unescape(chunk).replace("\t", " "))  # tabs in the output separate table cells only
+
+    while position < length:
+        lt = find("<", position)
+        if lt < 0:
+            data(text[position:])
+            break
+        data(text[position:lt])
+        following = text[lt + 1 : lt + 2]
+        if _HTML_TAG_OPEN.match(text, lt):
+            tag = _HTML_TAG.match(text, lt)
+            if tag is None:
+                break  # the input ends inside this tag
+            position = tag.end()
+            name = tag.group(1).lower()
+            if following == "/":
+                if name in _SKIP:
+                    skipping = max(0, skipping - 1)
+                elif name in _BLOCK:
+                    out.append("\n")
+            elif tag.group(2).rstrip().endswith("/"):
+                if name in _BLOCK:
+                    out.append("\n")
+            else:
+                if name in _SKIP:
+                    skipping += 1
+                elif name in _BLOCK:
+                    out.append("\n")
+                elif name in ("td", "th"):
+                    out.append("\t")
+                if name in _RAW_TEXT_END:
+                    raw_end = _RAW_TEXT_END[name].search(text, position)
+                    if raw_end is None:
+                        break  # raw text to the end of the input
+                    data(text[position : raw_end.start()])
+                    position = raw_end.start()
+            continue
+        if text.startswith("<!--", lt):
+            end, skip = find("-->", lt + 4), 3
+        elif text.startswith("<![CDATA[", lt):
+            end, skip = find("]]>", lt + 9), 3
+        elif following in ("!", "?", "/"):
+            end, skip = find(">", lt + 2), 1  # declaration, processing instruction, bogus end tag: ignored
+        else:
+            data("<")
+            position = lt + 1
+            continue
+        if end < 0:
+            break  # the input ends inside this comment or declaration
+        position = end + skip
+    return "".join(out)
+
+
+_WHITESPACE = re.compile(r"\s+")
 _INLINE_SPACE = re.compile(r"[ \f\v\xa0]+")
-_BLANK_LINES = re.compile(r"\s*\n\s*")
+
+
+def _collapse(run: re.Match[str]) -> str:
+    """One whitespace run: a line break if it holds one, else its spaces collapsed (runs matched whole: linear)."""
+    space = run.group()
+    return "\n" if "\n" in space else _INLINE_SPACE.sub(" ", space)
 
 
 def _extract_html(data: bytes, limits: ExtractLimits) -> list[str]:
@@ -755,16 +939,12 @@ def _extract_html(data: bytes, limits: ExtractLimits) -> list[str]:
         match = _META_CHARSET.search(data[:4096])
         if match:
             try:
-                text = data.decode(match.group(1).decode("ascii"))
-            except (LookupError, UnicodeDecodeError):
-                text = None
+                text = data.decode(_html_charset(match.group(1).decode("ascii")))
+            except UnicodeDecodeError:
+                text = None  # the declaration is wrong about the bytes: detect as for plain text
     if text is None:
         text = _decode_text(data)
-    parser = _HtmlText()
-    parser.feed(text)
-    parser.close()
-    joined = "".join(parser.out)
-    return [_BLANK_LINES.sub("\n", _INLINE_SPACE.sub(" ", joined))]
+    return [_WHITESPACE.sub(_collapse, _html_text(text))]
 
 
 # --------------------------------------------------------------------------------------------------------------------

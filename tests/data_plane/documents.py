@@ -165,3 +165,57 @@ def zip_bomb_docx(uncompressed_bytes: int = 4 * 1024 * 1024) -> bytes:
     """A DOCX whose document.xml is megabytes of one repeated run: compresses about 1000:1."""
     run = para(t("a")) * (uncompressed_bytes // len(para(t("a"))))
     return make_docx(run)
+
+
+# Hostile archives (reference/hostile-inputs.md), built at a small scale.
+
+
+def directory_bomb(records: int, declared: int | None = None, name: str = "f{}.txt") -> bytes:
+    """A zip of ``records`` empty members (nothing but central-directory records, in effect); the end record claims
+    ``declared`` entries when given (ZipFile trusts the directory's size, not that count)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for index in range(records):
+            zf.writestr(name.format(index), b"")
+    data = bytearray(buf.getvalue())
+    if declared is not None:
+        end = data.rindex(b"PK\x05\x06")
+        data[end + 8 : end + 12] = declared.to_bytes(2, "little") * 2  # entries on this disk, entries in total
+    return bytes(data)
+
+
+def rename_member(data: bytes, old: bytes, new: bytes, *, utf8_flag: bool = False) -> bytes:
+    """Rewrite a member name in its local and central headers (same length): names zipfile cannot write, such as
+    ones holding NUL or invalid UTF-8. ``utf8_flag`` marks the names UTF-8 (general-purpose bit 11)."""
+    assert len(old) == len(new)
+    out = bytearray(data.replace(old, new))
+    if utf8_flag:
+        for signature, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+            position = out.find(signature)
+            while position >= 0:
+                flags = int.from_bytes(out[position + flag_offset : position + flag_offset + 2], "little") | 0x800
+                out[position + flag_offset : position + flag_offset + 2] = flags.to_bytes(2, "little")
+                position = out.find(signature, position + 4)
+    return bytes(out)
+
+
+def symlink_member(name: str, target: bytes) -> tuple[zipfile.ZipInfo, bytes]:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3
+    info.external_attr = 0o120777 << 16
+    return info, target
+
+
+def nested_xml(depth: int, root: str = "w:document", ns: str = W) -> bytes:
+    """An XML part of ``depth`` nested elements under ``root`` (the fuzzer's had 4M: the same refusal, sooner)."""
+    prefix = root.split(":")[0]
+    return (f'{DECL}<{root} xmlns:{prefix}="{ns}">' + "<x>" * depth + "</x>" * depth + f"</{root}>").encode()
+
+
+def lying_size_zip(name: str, payload: bytes, declared: int) -> bytes:
+    """A member whose central directory declares ``declared`` uncompressed bytes while its stream inflates to
+    ``len(payload)``."""
+    data = bytearray(make_zip({name: payload}))
+    central = data.rindex(b"PK\x01\x02")
+    data[central + 24 : central + 28] = declared.to_bytes(4, "little")
+    return bytes(data)

@@ -14,6 +14,8 @@ import pytest
 from bulk_upload import handler as bulk
 from core import aws
 
+from tests.data_plane.documents import directory_bomb, rename_member, symlink_member
+
 USER = "macro|bob@example.com"
 STAGING = "bulk-upload-staging-test"
 DOC_BUCKET = "doc-storage-test"
@@ -241,11 +243,38 @@ FAILING = {
     "only junk": (make_zip({"__MACOSX/._x": b"j", ".DS_Store": b"j"}), "no documents"),
     "missing zip": (None, "does not exist"),
     "oversized": (NOISE[:7_000_000], "MAX_OBJECT_BYTES"),
+    # reference/hostile-inputs.md and issue 11's archive list (MAX_ARCHIVE_ENTRIES is 50 here)
+    "central-directory bomb": (directory_bomb(400, declared=2), "more than 50 entries"),
+    "tens of thousands of entries": (directory_bomb(20_000), "20000 entries"),
+    "absolute name": (make_zip({"/etc/x.txt": b"x"}), "absolute path"),
+    "symlink": (None, "symbolic link"),
+    "NUL in a name": (rename_member(make_zip({"aXb.txt": b"x"}), b"aXb", b"a\x00b"), "NUL"),
+    "invalid UTF-8 name": (
+        rename_member(make_zip({"ab.txt": b"x"}), b"ab.txt", b"\xff\xfe.txt", utf8_flag=True),
+        "UTF-8",
+    ),
+    "3000-character name": (make_zip({"d/" + "n" * 3000 + ".txt": b"x"}), "exceeds the limit 1024"),
+    "duplicate names": (None, "duplicate path"),
 }
 
 
+def _special_zip(case: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        if case == "symlink":
+            zf.writestr(*symlink_member("link.txt", b"/etc/passwd"))
+        else:
+            with pytest.warns(UserWarning, match="Duplicate"):
+                zf.writestr("a.txt", b"one")
+                zf.writestr("a.txt", b"two")
+    return buf.getvalue()
+
+
 def test_failed_requests_record_the_reason(env, pg, lambda_context):
-    rids = {case: new_request(data) for case, (data, _) in FAILING.items()}
+    rids = {
+        case: new_request(_special_zip(case) if case in ("symlink", "duplicate names") else data)
+        for case, (data, _) in FAILING.items()
+    }
     assert run(lambda_context, *(eventbridge_body(rid) for rid in rids.values())) == []
     for case, rid in rids.items():
         request = meta(rid)
@@ -350,3 +379,45 @@ def test_last_receive_with_a_transient_error_fails_the_request_and_dead_letters(
     assert run(lambda_context, eventbridge_body(unknown), receive_count=5) == ["m-0"]
     got = aws.client("dynamodb").get_item(TableName=TABLE, Key=bulk._item({"PK": f"REQUEST#{unknown}", "SK": "META"}))
     assert "Item" not in got
+
+
+def test_member_whose_stream_outgrows_its_declared_size_fails_alone(env, pg, lambda_context):
+    """liar.txt declares 100 bytes and inflates to 200 KB: reading stops at 100 (then fails its CRC); others load."""
+    data = make_zip({"ok.txt": b"fine", "liar.txt": b"a" * 200_000})
+    central = data.rindex(b"PK\x01\x02")  # liar.txt is the last record
+    patched = bytearray(data)
+    patched[central + 24 : central + 28] = (100).to_bytes(4, "little")
+    rid = new_request(bytes(patched))
+    assert run(lambda_context, eventbridge_body(rid)) == []
+    request = meta(rid)
+    assert request["status"] == "partially_completed"
+    assert "liar.txt: entry 'liar.txt': corrupt data" in request["error_message"]
+    assert [key.rsplit("/", 1)[1] for key in versions(DOC_BUCKET)] == ["1.txt"]
+
+
+class ProcessKilled(BaseException):
+    """What Lambda does to a process out of memory or time: no except clause, no finally that reaches the table."""
+
+
+def test_status_does_not_depend_on_the_process_surviving(env, pg, lambda_context, monkeypatch):
+    def killed(*args, **kwargs):
+        raise ProcessKilled
+
+    real_open_checked = bulk.open_checked
+    monkeypatch.setattr(bulk, "open_checked", killed)
+    rid = new_request(make_zip({"a.txt": b"a"}))
+    body = eventbridge_body(rid)
+    with pytest.raises(ProcessKilled):
+        run(lambda_context, body, receive_count=bulk.DEFAULT_MAX_RECEIVE_COUNT - 1)
+    assert meta(rid)["status"] == "processing"  # a receive is left: it will retry
+
+    with pytest.raises(ProcessKilled):
+        run(lambda_context, body, receive_count=bulk.DEFAULT_MAX_RECEIVE_COUNT)  # the message now goes to the DLQ
+    request = meta(rid)
+    assert request["status"] == "failed" and "stopped during its last attempt (5 of 5)" in request["error_message"]
+    datetime.fromisoformat(request["completed_at"])
+
+    monkeypatch.setattr(bulk, "open_checked", real_open_checked)
+    survivor = new_request(make_zip({"a.txt": b"a"}))  # a last attempt that finishes replaces the placeholder
+    assert run(lambda_context, eventbridge_body(survivor), receive_count=bulk.DEFAULT_MAX_RECEIVE_COUNT) == []
+    assert meta(survivor)["status"] == "completed" and meta(survivor)["error_message"] is None

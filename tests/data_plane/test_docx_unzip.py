@@ -13,6 +13,8 @@ from core import aws
 from core.keys import InvalidKey
 from docx_unzip.handler import PARTS_PREFIX, handler
 
+from tests.data_plane.documents import directory_bomb, nested_xml, rename_member, symlink_member
+
 USER = "macro|alice@example.com"
 DOC = "doc-1"
 BOM = 41
@@ -162,6 +164,38 @@ def _slip_docx() -> bytes:
 
 
 NOISE = random.Random(0).randbytes(3 * 1024 * 1024)  # incompressible: over MAX_OBJECT_BYTES (2 MiB) once zipped
+
+
+def _with_member(name: str | zipfile.ZipInfo, body: bytes) -> bytes:
+    buf = io.BytesIO(make_docx())
+    with zipfile.ZipFile(buf, "a") as zf:
+        zf.writestr(name, body)
+    return buf.getvalue()
+
+
+def _directory_bomb_docx() -> bytes:
+    """More central-directory records (1500) than the DOCX entry limit (1000), behind an end record claiming 4."""
+    bomb = directory_bomb(1500, name="word/media/r{}.bin")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(bomb)) as source, zipfile.ZipFile(buf, "w") as zf:
+        for name, body in (("[Content_Types].xml", CONTENT_TYPES), ("word/document.xml", document_xml("x"))):
+            zf.writestr(name, body)
+        for info in source.infolist():
+            zf.writestr(info, b"")
+    data = bytearray(buf.getvalue())
+    end = data.rindex(b"PK\x05\x06")
+    data[end + 8 : end + 12] = (4).to_bytes(2, "little") * 2
+    return bytes(data)
+
+
+def _lying_size_docx() -> bytes:
+    """The last part declares 100 bytes and inflates to 200 KB (a ratio that looks harmless in the directory)."""
+    data = bytearray(_with_member("word/media/liar.bin", b"a" * 200_000))
+    central = data.rindex(b"PK\x01\x02")
+    data[central + 24 : central + 28] = (100).to_bytes(4, "little")
+    return bytes(data)
+
+
 HOSTILE = {
     "zip bomb": (make_docx(extra={"word/media/bomb.bin": b"\0" * (8 * 1024 * 1024)}), "compression ratio"),
     "zip slip": (_slip_docx(), "zip slip"),
@@ -174,6 +208,22 @@ HOSTILE = {
         "MAX_OBJECT_BYTES",
     ),
     "empty": (b"", "empty"),
+    # reference/hostile-inputs.md and issue 11's archive list
+    "nested elements (OOM class)": (make_docx(extra={"word/document.xml": nested_xml(5000)}), "nested deeper"),
+    "3000-character part name": (_with_member("word/" + "p" * 3000 + ".xml", b"<a/>"), "exceeds the limit 1024"),
+    "XML declaration naming rot13": (
+        make_docx(extra={"word/styles.xml": b'<?xml version="1.0" encoding="rot13"?><w:styles/>'}),
+        "unsupported encoding",
+    ),
+    "central-directory bomb": (_directory_bomb_docx(), "more than 1000 entries"),
+    "symlink part": (_with_member(*symlink_member("word/link.xml", b"/etc/passwd")), "symbolic link"),
+    "NUL in a part name": (rename_member(_with_member("word/aXb.xml", b"<a/>"), b"aXb", b"a\x00b"), "NUL"),
+    "invalid UTF-8 name": (
+        rename_member(_with_member("word/ab.xml", b"<a/>"), b"word/ab", b"word/\xff\xfe", utf8_flag=True),
+        "not valid UTF-8",
+    ),
+    "absolute part name": (_with_member("/word/abs.xml", b"<a/>"), "absolute path"),
+    "declared size that lies": (_lying_size_docx(), "corrupt data"),
 }
 
 
@@ -237,3 +287,20 @@ def test_new_upload_of_same_document_gets_a_new_job(env, pg, lambda_context):
     second = handler(s3_event(key, etag=put(key, make_docx("v2"))), lambda_context)
     assert first["results"][0]["job_id"] != second["results"][0]["job_id"]
     assert len(messages(env)) == 2
+
+
+def test_xml_work_is_bounded_per_upload(env, pg, lambda_context, monkeypatch):
+    """Elements are counted over all parts together; past the budget the upload is refused before any PUT."""
+    from docx_unzip import handler as unzip
+
+    monkeypatch.setattr(unzip, "MAX_XML_ELEMENTS", 9)  # the test DOCX has 9 elements over its four XML parts
+    key = key_for()
+    assert handler(s3_event(key, etag=put(key, make_docx())), lambda_context)["results"][0]["status"] == "processed"
+    monkeypatch.setattr(unzip, "MAX_XML_ELEMENTS", 8)
+    pg.query('INSERT INTO "Document" (id, owner, name) VALUES (%s, %s, %s)', "doc-3", USER, "c")
+    other = key_for("doc-3", 78)
+    result = handler(s3_event(other, etag=put(other, make_docx("v2"))), lambda_context)
+    assert result["results"][0]["status"] == "failed"
+    [[status, reason]] = job_row(pg, "doc-3")
+    assert status == "failed" and "elements" in reason
+    assert pg.query('SELECT count(*) FROM "BomPart" WHERE "documentBomId" = 78') == [[0]]

@@ -234,3 +234,111 @@ def test_limits_from_env(monkeypatch):
     monkeypatch.setenv("MAX_TOTAL_BYTES", "0")
     with pytest.raises(ValueError, match="MAX_TOTAL_BYTES"):
         ArchiveLimits.from_env()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Classes from reference/hostile-inputs.md and the archive list of issue 11
+
+
+def test_central_directory_bomb_is_refused_before_zipfile_parses_it(monkeypatch):
+    from tests.data_plane.documents import directory_bomb
+
+    def never(*args, **kwargs):
+        raise AssertionError("zipfile.ZipFile must not parse a directory over the limit")
+
+    for data in (directory_bomb(500), directory_bomb(500, declared=3)):  # honest count, and a count that lies
+        monkeypatch.setattr("core.safe_zip.zipfile.ZipFile", never)
+        with pytest.raises(UnsafeArchive) as err:
+            open_checked(data, LIMITS)
+        assert "entries" in err.value.reason and "50" in err.value.reason
+        monkeypatch.undo()
+
+
+def test_central_directory_walk_is_bounded_by_the_limit_not_the_archive():
+    """The walk reads max_entries + 1 record headers whatever the archive holds: 4x the records, the same reads."""
+    from tests.data_plane.documents import directory_bomb
+
+    reads = []
+
+    class Counting(io.BytesIO):
+        def read(self, size=-1):
+            reads.append(size)
+            return super().read(size)
+
+    for records in (2_000, 8_000):
+        reads.clear()
+        with pytest.raises(UnsafeArchive):
+            open_checked(Counting(directory_bomb(records, declared=1)), LIMITS)
+        assert sum(1 for size in reads if size == 46) == LIMITS.max_entries + 1
+
+
+def test_tens_of_thousands_of_entries_are_refused():
+    from tests.data_plane.documents import directory_bomb
+
+    assert "20000 entries" in reasons(directory_bomb(20_000), ArchiveLimits())
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "utf8", "expected"),
+    [(b"aXb.txt", b"a\x00b.txt", False, "NUL"), (b"ab.txt", b"\xff\xfe.txt", True, "not valid UTF-8")],
+)
+def test_names_with_nul_or_invalid_utf8_are_refused(old, new, utf8, expected):
+    from tests.data_plane.documents import rename_member
+
+    data = rename_member(make_zip({old.decode(): b"x"}), old, new, utf8_flag=utf8)
+    assert expected in reasons(data)
+
+
+def test_long_member_names_are_refused():
+    reason = reasons(make_zip({"d/" + "n" * 3000 + ".xml": b"x"}))
+    assert "3006 bytes" in reason and "1024" in reason
+    assert "bytes" in reasons(make_zip({"\u00e9" * 600: b"x"}))  # 600 characters, 1200 bytes
+
+
+def test_declared_size_that_lies_is_enforced_while_streaming(monkeypatch):
+    """2 MiB that declare 1000 bytes: the stream stops at the declared size (then fails its CRC); never more."""
+    from tests.data_plane.documents import lying_size_zip
+
+    data = lying_size_zip("liar.bin", b"\0" * (2 * 1024 * 1024), declared=1000)
+    inflated = []
+    real_read = zipfile.ZipExtFile.read
+
+    def counting_read(self, n=-1):
+        chunk = real_read(self, n)
+        inflated.append(len(chunk))
+        return chunk
+
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", counting_read)
+    with open_checked(data, LIMITS) as zf, pytest.raises(UnsafeArchive) as err:
+        read_member(zf, zf.getinfo("liar.bin"), LIMITS)
+    assert "liar.bin" in err.value.reason and "corrupt" in err.value.reason
+    assert sum(inflated) <= 1000
+
+
+@pytest.mark.parametrize("encoding", ["x", "bogus", "rot13", "undefined", "idna", "utf-7", "utf32", "zlib", "hex"])
+def test_xml_declaration_naming_an_unusable_encoding_is_refused(encoding):
+    with pytest.raises(UnsafeArchive) as err:
+        parse_xml(f'<?xml version="1.0" encoding="{encoding}"?><a/>'.encode(), "ppt/presentation.xml")
+    assert "ppt/presentation.xml" in err.value.reason and "encoding" in err.value.reason
+
+
+@pytest.mark.parametrize("encoding", ["UTF-8", "utf-16", "ISO-8859-1", "us-ascii"])
+def test_xml_declarations_in_the_known_list_are_read(encoding):
+    codec = "utf-16" if encoding == "utf-16" else "latin-1"
+    assert parse_xml(f'<?xml version="1.0" encoding="{encoding}"?><a>ok</a>'.encode(codec)).text == "ok"
+
+
+def test_deep_nesting_is_refused_before_memory_grows():
+    from core.safe_zip import MAX_XML_DEPTH, scan_xml
+
+    from tests.data_plane.documents import nested_xml
+
+    for depth in (MAX_XML_DEPTH + 1, 4 * MAX_XML_DEPTH):
+        with pytest.raises(UnsafeArchive, match=f"nested deeper than the limit {MAX_XML_DEPTH}"):
+            scan_xml(nested_xml(depth), "word/document.xml")
+    assert scan_xml(nested_xml(MAX_XML_DEPTH - 2)) == MAX_XML_DEPTH - 1
+
+
+def test_trees_are_bounded_by_an_element_count():
+    with pytest.raises(UnsafeArchive, match="more than 100 elements"):
+        parse_xml(b"<r>" + b"<x/>" * 150 + b"</r>", "xl/workbook.xml", max_elements=100)

@@ -260,14 +260,18 @@ def test_unsupported_xml_encoding_is_refused():
 # these pin it to the plain spelling of the same grammar, token for token.
 
 
-def _plain_runs_regex(prefixes: tuple[bytes, ...], mc_prefixes: tuple[bytes, ...]) -> re.Pattern[bytes]:
-    """The readable reference: one capture group per whole token, in _collect_runs' order."""
+def _plain_runs_regex(
+    prefixes: tuple[bytes, ...], mc_prefixes: tuple[bytes, ...], attributes: bytes = rb"[^<>]"
+) -> re.Pattern[bytes]:
+    """The readable reference: one capture group per whole token, in _collect_runs' order. ``attributes`` is what a
+    tag body may hold: ``[^<>]`` (linear, what the scanner uses) or ``[^>]`` (the spelling before it, quadratic on
+    unterminated tags; the same tokens on well-formed XML)."""
     p = extract._prefix_pattern(prefixes)
     mc = extract._prefix_pattern(mc_prefixes)
     return re.compile(
-        b"<(?:" + p + rb"(?:t(?:\s[^>]*)?>([^<]*)</" + p + rb"t>|(tab\s*/>)|((?:br|cr)\b))"
+        b"<(?:" + p + rb"(?:t(?:\s" + attributes + rb"*)?>([^<]*)</" + p + rb"t>|(tab\s*/>)|((?:br|cr)\b))"
         b"|/(?:(" + p + b"p>)|(" + mc + b"Fallback>))"
-        b"|(" + mc + rb"Fallback(?:\s[^>]*)?>)"
+        b"|(" + mc + rb"Fallback(?:\s" + attributes + rb"*)?>)"
         b"|(!))"
     )
 
@@ -335,6 +339,17 @@ def test_run_regex_tokens_match_the_plain_spelling(prefixes, mc_prefixes):
         ).encode()
         assert _tokens(fast, xml) == _tokens(plain, xml), xml
     assert _tokens(fast, b"<w:t>x</w:t><!") == _tokens(plain, b"<w:t>x</w:t><!")  # "<!" ending the part
+
+
+def test_run_regex_tokens_are_unchanged_on_well_formed_fragments():
+    """Bounding tag bodies at "<" changes nothing where "<" cannot stand inside a tag (well-formed XML)."""
+    well_formed = [f for f in _FRAGMENTS if f not in ("<{w}t a='<'>", "<", "<!")]
+    prefixes, mc_prefixes = (b"w",), (b"mc",)
+    linear, before = extract._runs_regex(prefixes, mc_prefixes), _plain_runs_regex(prefixes, mc_prefixes, rb"[^>]")
+    rng = random.Random(4242)
+    for _ in range(400):
+        xml = "".join(rng.choice(well_formed).format(w="w:", m="mc:") for _ in range(rng.randint(1, 16))).encode()
+        assert _tokens(linear, xml) == _tokens(before, xml), xml
 
 
 def _qualified(prefix: bytes) -> str:
