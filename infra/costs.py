@@ -12,7 +12,6 @@ budget) can use it without importing each other.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -276,16 +275,16 @@ def _usage(lines: _Lines) -> None:
 
 
 def _dead_letter_targets(stack: StackRecords) -> set[str]:
-    """Queues that only receive failures (redrive targets, rule-target DLQs, on-failure destinations): idle by design."""
+    """Queues that only receive failures (redrive targets, rule-target DLQs, on-failure destinations): idle."""
     arns: set[str] = set()
     for rec in stack:
-        text = str(rec.inputs.get("redrivePolicy") or "")
-        arns.update(q.outputs.get("arn", "") for q in stack.of_type("aws:sqs/queue:Queue")
-                    if q.outputs.get("arn") and q.outputs["arn"] in text)
-        dead = (rec.inputs.get("deadLetterConfig") or {}) if isinstance(rec.inputs.get("deadLetterConfig"), dict) \
-            else {}
-        failure = ((rec.inputs.get("destinationConfig") or {}).get("onFailure") or {}) \
-            if isinstance(rec.inputs.get("destinationConfig"), dict) else {}
+        i = rec.inputs
+        redrive = i.get("redrivePolicy")
+        if isinstance(redrive, str) and redrive:
+            arns.update(q.outputs.get("arn", "") for q in stack.of_type("aws:sqs/queue:Queue")
+                        if q.outputs.get("arn") and q.outputs["arn"] in redrive)
+        dead: dict[str, Any] = i.get("deadLetterConfig") or {}
+        failure: dict[str, Any] = (i.get("destinationConfig") or {}).get("onFailure") or {}
         arns.update(v for v in (dead.get("arn"), dead.get("targetArn"), failure.get("destination")) if v)
     return {q.urn for q in stack.of_type("aws:sqs/queue:Queue") if q.outputs.get("arn") in arns}
 
@@ -297,17 +296,3 @@ def estimate(stack: StackRecords, usage: CostConfig | None = None, prices: Price
     _fixed(lines)
     _usage(lines)
     return Estimate(stack=stack.stack, lines=tuple(lines.out))
-
-
-def fixed_cost(stack: StackRecords, prices: PriceTable | None = None) -> tuple[float, list[CostLine]]:
-    """(priced fixed monthly dollars, fixed lines without a price)."""
-    est = estimate(stack, prices=prices)
-    return est.total(fixed=True), est.unpriced(fixed=True)
-
-
-def iter_sources(prices: PriceTable) -> Iterator[Price]:
-    return iter(sorted(prices.prices.values(), key=lambda p: (p.key, p.region)))
-
-
-def describe(lines: Iterable[CostLine]) -> list[str]:
-    return [f"{line.resource}: {line.item}" for line in lines]

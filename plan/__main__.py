@@ -1,9 +1,9 @@
 """The offline plan: ``python -m plan dev [--diff prod] [--json FILE] [--no-compliance] [--diagram] [--no-cost]``.
 
 Evaluates the program for a stack under mocks and prints a preview-like tree (component → children with their key
-settings), counts per resource type, the secrets that still await a value, the compliance report of the rule set, the monthly cost
-estimate, optionally the architecture diagram (Mermaid), and optionally the differences from another stack (resources,
-diagram nodes and edges, dollars). Exits non-zero when a rule is violated, so CI can gate on it.
+settings), counts per resource type, the secrets that still await a value, the compliance report of the rule set, the
+monthly cost estimate, optionally the architecture diagram (Mermaid), and optionally the differences from another stack
+(resources, diagram nodes and edges, dollars). Exits non-zero when a rule is violated, so CI can gate on it.
 """
 
 from __future__ import annotations

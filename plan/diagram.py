@@ -134,12 +134,16 @@ class _Derivation:
 
     def __post_init__(self) -> None:
         self.by_urn = {r.urn: r for r in self.stack}
-        self.order = {r.urn: i for i, r in enumerate(self.stack)}
+        # Ties break by type and name, never by registration order (the engine registers on a thread pool).
+        self.order = {r.urn: i for i, r in enumerate(sorted(self.stack, key=lambda r: (r.type, r.name, r.urn)))}
         self.by_ref = {}
         for r in self.stack:
             if r.custom:
                 for ref in refs(r):
                     self.by_ref.setdefault(ref, []).append(r)
+        # A value several records answer to (an EventTarget echoes its target's ARN) names the node record first.
+        for found in self.by_ref.values():
+            found.sort(key=lambda r: (r.type not in NODE_KINDS, self.order[r.urn]))
         self.links = {r.urn: set() for r in self.stack}
         for r in self.stack:
             if not r.custom:
@@ -345,10 +349,10 @@ class _Derivation:
                 folded.setdefault((e.target, e.source), set()).add("consumes")
             if e.kind == "dlq":
                 folded.setdefault((e.source, e.target), set()).add("sends")
-        for (source, target), names in verbs.items():
-            left = names - folded.get((source, target), set())
+        for (source_id, target_id), names in verbs.items():
+            left = names - folded.get((source_id, target_id), set())
             if left:
-                self.edges.add(Edge(kind="grant", source=source, target=target, label=", ".join(sorted(left))))
+                self.edges.add(Edge(kind="grant", source=source_id, target=target_id, label=", ".join(sorted(left))))
 
 
 def derive(stack: StackRecords) -> Diagram:
@@ -394,17 +398,17 @@ def diff(a: Diagram, b: Diagram, a_name: str, b_name: str) -> list[str]:
     """Nodes and edges only in one stack's diagram (nodes by id, edges by kind, ends and label)."""
     lines: list[str] = []
     nodes_a, nodes_b = {n.id: n for n in a.nodes}, {n.id: n for n in b.nodes}
-    labels = {**{n.id: n.label.split("<br/>")[0] for n in a.nodes}, **{n.id: n.label.split("<br/>")[0] for n in b.nodes}}
-    for only, name in ((nodes_a.keys() - nodes_b.keys(), a_name), (nodes_b.keys() - nodes_a.keys(), b_name)):
+    labels = {n.id: n.label.split("<br/>")[0] for n in (*a.nodes, *b.nodes)}
+    for ids, name in ((nodes_a.keys() - nodes_b.keys(), a_name), (nodes_b.keys() - nodes_a.keys(), b_name)):
         lines += [f"{'-' if name == a_name else '+'} node only in {name}: {labels[i]} ({(nodes_a | nodes_b)[i].kind})"
-                  for i in sorted(only)]
+                  for i in sorted(ids)]
     for i in sorted(nodes_a.keys() & nodes_b.keys()):
         if nodes_a[i].tier != nodes_b[i].tier:
             lines.append(f"~ node {labels[i]}: {nodes_a[i].tier} -> {nodes_b[i].tier}")
     edges_a, edges_b = set(a.edges), set(b.edges)
-    for only, name in ((edges_a - edges_b, a_name), (edges_b - edges_a, b_name)):
+    for edges, name in ((edges_a - edges_b, a_name), (edges_b - edges_a, b_name)):
         lines += [f"{'-' if name == a_name else '+'} {e.kind} only in {name}: {labels[e.source]} -> "
-                  f"{labels[e.target]} ({e.label})" for e in sorted(only)]
+                  f"{labels[e.target]} ({e.label})" for e in sorted(edges)]
     return lines
 
 

@@ -4,6 +4,7 @@ both recorded stacks (every trigger, DLQ route and grant the program declares is
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 from infra.records import ResourceRecord, StackRecords
@@ -333,3 +334,11 @@ def test_prod_diff_names_the_nodes_and_edges_only_prod_has(dev: StackRecords, pr
     assert "+ node only in prod: network-nat-2 (gateway)" in lines
     assert "+ trigger only in prod: macrodb-instance -> macrodb-rotation-function (rotation schedule)" in lines
     assert not [line for line in lines if line.startswith("-")], "dev declares nothing prod lacks"
+
+
+def test_the_derivation_does_not_depend_on_registration_order(stack: StackRecords) -> None:
+    """The engine registers resources on a thread pool, so their order varies between runs."""
+    expected = render(derive(stack))
+    for seed in (1, 2):
+        shuffled = random.Random(seed).sample(list(stack.records), len(stack.records))
+        assert render(derive(StackRecords(stack=stack.stack, records=tuple(shuffled)))) == expected
