@@ -77,7 +77,7 @@ def summary_table(est: Estimate) -> list[str]:
         monthly = None if lines[0].price is None else sum(line.monthly or 0 for line in lines)
         quantity = sum(line.quantity for line in lines)
         rows.append((-(monthly or 0), key, region, len(lines), quantity, lines[0], monthly))
-    out = ["| Fixed item | Region | Resources | Quantity | Unit price | Monthly |", "|---|---|---|---|---|---|"]
+    out = ["| Fixed item | Region | Lines | Quantity | Unit price | Monthly |", "|---|---|---|---|---|---|"]
     for _, key, region, count, quantity, first, monthly in sorted(rows):
         out.append(f"| `{key}` | {region} | {count} | {number(quantity)} | {_unit_price(first)} | {money(monthly)} |")
     out.append(f"| **fixed total** | | | | | **{money(est.total(fixed=True))}** "
