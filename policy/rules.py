@@ -7,7 +7,7 @@ Rules live in one module per area; importing them here registers them. Add a rul
 from __future__ import annotations
 
 from infra.records import StackRecords
-from policy import rules_compute, rules_cost, rules_data, rules_iam, rules_network, rules_s3  # noqa: F401  (registration)
+from policy import rules_compute, rules_data, rules_iam, rules_network, rules_s3  # noqa: F401  (registration)
 from policy.engine import (
     ADVISORY,
     MANDATORY,
