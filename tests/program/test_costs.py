@@ -3,8 +3,10 @@ both stacks against their budgets, and the README's generated blocks matching th
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -160,3 +162,37 @@ def test_readme_generated_blocks_match_the_records(dev: StackRecords, prod: Stac
     text = docs.README.read_text()
     for name, body in docs.generated({"dev": dev, "prod": prod}.__getitem__).items():
         assert docs.read_block(text, name) == body, f"README block {name} is stale: run make docs"
+
+
+FIXED_TYPES = ("aws:rds/instance:Instance", "aws:opensearch/domain:Domain",
+               "aws:elasticache/replicationGroup:ReplicationGroup", "aws:ec2/natGateway:NatGateway", "aws:ec2/eip:Eip",
+               "aws:kms/key:Key", "aws:secretsmanager/secret:Secret", "aws:cloudwatch/metricAlarm:MetricAlarm",
+               "aws:rds/proxy:Proxy")
+
+
+def test_every_fixed_billable_record_has_a_line_priced_or_unpriced(stack: StackRecords) -> None:
+    """Read generically from the records, so keys, secrets or alarms other changes add are costed without edits."""
+    est = estimate(stack, stack_cost_config(stack.stack))
+    costed = {line.resource for line in est.lines if line.fixed}
+    for rec in stack:
+        if rec.type in FIXED_TYPES:
+            assert rec.name in costed, f"{rec.type} {rec.name} has no cost line"
+    assert all(line.monthly is None or line.monthly > 0 for line in est.lines)
+
+
+def test_the_plan_prints_diagram_costs_and_both_diffs(capsys: pytest.CaptureFixture[str], dev: StackRecords,
+                                                      prod: StackRecords, tmp_path: Path) -> None:
+    from plan.__main__ import main
+
+    out_file = tmp_path / "records.json"
+    main(["dev", "--diff", "prod", "--diagram", "--no-compliance", "--json", str(out_file)])
+    out = capsys.readouterr().out
+    for heading in ("Architecture diagram of dev", "```mermaid", "Monthly estimate for stack dev",
+                    "Fixed (billed whether used or not):", "Usage (under the assumptions shown):",
+                    "Per component (fixed / usage):", "Diagram differences dev -> prod", "Cost change dev -> prod"):
+        assert heading in out, heading
+    assert "+ node only in prod: network-nat-1 (gateway)" in out
+    assert re.search(r"fixed: \$[\d,.]+ -> \$[\d,.]+ \(\+[\d,.]+ USD/month\)", out)
+    written = json.loads(out_file.read_text())
+    assert written["diagram"]["mermaid"].startswith("flowchart LR")
+    assert written["cost"]["fixed"] == round(estimate(dev, stack_cost_config("dev")).total(fixed=True), 2)
