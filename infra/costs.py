@@ -24,6 +24,8 @@ from infra.records import ResourceRecord, StackRecords
 
 ROOT = Path(__file__).resolve().parent.parent
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
+SOURCE_KINDS = ("aws", "third-party")
+"""``aws``: read on an AWS page; ``third-party``: a page quoting AWS's price (re-check it against the AWS calculator)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +36,9 @@ class Price:
     unit: str
     source: str
     read: str
+    source_kind: str
+    note: str = ""
+    """What the page says besides the number (its region wording, a disagreeing source), when it matters."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,9 +56,12 @@ def load_prices(path: Path = PRICES_FILE) -> PriceTable:
     data = yaml.safe_load(path.read_text())
     prices: dict[tuple[str, str], Price] = {}
     for entry in data["prices"]:
+        if entry.get("source_kind") not in SOURCE_KINDS:
+            raise ValueError(f"{path.name}: {entry['key']} needs source_kind, one of {', '.join(SOURCE_KINDS)}")
         for region in entry["regions"]:
             price = Price(key=entry["key"], region=region, usd=float(entry["usd"]), unit=entry["unit"],
-                          source=entry["source"], read=str(entry["read"]))
+                          source=entry["source"], read=str(entry["read"]), source_kind=entry["source_kind"],
+                          note=entry.get("note", ""))
             if (price.key, region) in prices:
                 raise ValueError(f"{path.name}: {price.key} is priced twice for {region}")
             prices[(price.key, region)] = price

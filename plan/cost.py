@@ -22,6 +22,10 @@ def _unit_price(line: CostLine) -> str:
     return "unpriced" if line.price is None else f"${number(line.price.usd)}/{line.price.unit}"
 
 
+def _source_kind(line: CostLine) -> str:
+    return "—" if line.price is None else line.price.source_kind
+
+
 def render(est: Estimate, usage: CostConfig) -> list[str]:
     """Fixed lines, then usage lines with their assumptions, then totals per component and for the stack."""
     out = [f"Monthly estimate for stack {est.stack} (on-demand list prices of infra/prices.yaml; free tiers not "
@@ -43,6 +47,10 @@ def render(est: Estimate, usage: CostConfig) -> list[str]:
                f"{money(est.total())} per month")
     if unpriced_fixed:
         out.append("Unpriced fixed items: " + ", ".join(sorted({line.key for line in unpriced_fixed})))
+    third_party = sum(line.monthly or 0 for line in est.lines if line.price and line.price.source_kind != "aws")
+    if third_party:
+        out.append(f"Priced from third-party pages quoting AWS: {money(third_party)} of {money(est.total())} "
+                   f"(re-check those prices against the AWS Pricing Calculator)")
     if usage.fixed_budget_usd is not None:
         verdict = "within" if est.total(fixed=True) <= usage.fixed_budget_usd else "OVER"
         out.append(f"Fixed-cost budget: ${usage.fixed_budget_usd:,} ({verdict}, priced lines only)")
@@ -77,12 +85,13 @@ def summary_table(est: Estimate) -> list[str]:
         monthly = None if lines[0].price is None else sum(line.monthly or 0 for line in lines)
         quantity = sum(line.quantity for line in lines)
         rows.append((-(monthly or 0), key, region, len(lines), quantity, lines[0], monthly))
-    out = ["| Fixed item | Region | Lines | Quantity | Unit price | Monthly |", "|---|---|---|---|---|---|"]
+    out = ["| Fixed item | Region | Lines | Quantity | Unit price | Source | Monthly |", "|---|---|---|---|---|---|---|"]
     for _, key, region, count, quantity, first, monthly in sorted(rows):
-        out.append(f"| `{key}` | {region} | {count} | {number(quantity)} | {_unit_price(first)} | {money(monthly)} |")
-    out.append(f"| **fixed total** | | | | | **{money(est.total(fixed=True))}** "
+        out.append(f"| `{key}` | {region} | {count} | {number(quantity)} | {_unit_price(first)} | "
+                   f"{_source_kind(first)} | {money(monthly)} |")
+    out.append(f"| **fixed total** | | | | | | **{money(est.total(fixed=True))}** "
                f"(+ {len(est.unpriced(fixed=True))} unpriced) |")
-    out.append(f"| usage total (stack's assumptions) | | | | | {money(est.total(fixed=False))} "
+    out.append(f"| usage total (stack's assumptions) | | | | | | {money(est.total(fixed=False))} "
                f"(+ {len(est.unpriced(fixed=False))} unpriced) |")
     return out
 
@@ -93,5 +102,6 @@ def to_json(est: Estimate) -> dict[str, Any]:
                        "quantity": line.quantity, "unit": line.unit, "key": line.key, "region": line.region,
                        "unitPrice": line.price.usd if line.price else None,
                        "source": line.price.source if line.price else None,
+                       "sourceKind": line.price.source_kind if line.price else None,
                        "monthly": None if line.monthly is None else round(line.monthly, 4),
                        "assumption": line.assumption} for line in est.lines]}
