@@ -25,7 +25,7 @@ from infra.records import ResourceRecord, StackRecords
 ROOT = Path(__file__).resolve().parent.parent
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 SOURCE_KINDS = ("aws", "third-party")
-"""``aws``: read on an AWS page; ``third-party``: a page quoting AWS's price (re-check it against the AWS calculator)."""
+"""``aws``: read on an AWS page; ``third-party``: a page quoting AWS's price (re-check it on the AWS calculator)."""
 
 
 @dataclass(frozen=True, kw_only=True)

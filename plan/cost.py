@@ -85,7 +85,8 @@ def summary_table(est: Estimate) -> list[str]:
         monthly = None if lines[0].price is None else sum(line.monthly or 0 for line in lines)
         quantity = sum(line.quantity for line in lines)
         rows.append((-(monthly or 0), key, region, len(lines), quantity, lines[0], monthly))
-    out = ["| Fixed item | Region | Lines | Quantity | Unit price | Source | Monthly |", "|---|---|---|---|---|---|---|"]
+    out = ["| Fixed item | Region | Lines | Quantity | Unit price | Source | Monthly |",
+           "|---|---|---|---|---|---|---|"]
     for _, key, region, count, quantity, first, monthly in sorted(rows):
         out.append(f"| `{key}` | {region} | {count} | {number(quantity)} | {_unit_price(first)} | "
                    f"{_source_kind(first)} | {money(monthly)} |")

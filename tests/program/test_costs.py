@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from infra.config import ConfigError, CostConfig, costs_section
-from infra.costs import Price, PriceTable, estimate, load_prices, stack_cost_config
+from infra.costs import SOURCE_KINDS, Price, PriceTable, estimate, load_prices, stack_cost_config
 from infra.records import ResourceRecord, StackRecords
 from plan import cost as cost_view
 from plan import docs
@@ -22,7 +22,8 @@ def prices(**usd: float) -> PriceTable:
     """A price table with round numbers, so every expected figure below is computed by hand."""
     return PriceTable(hours_per_month=730, vcpus={"db.t4g.micro": 2},
                       prices={(k.replace("__", "."), "us-east-1"): Price(key=k.replace("__", "."), region="us-east-1",
-                                                                          usd=v, unit="u", source="https://x", read="d")
+                                                                          usd=v, unit="u", source="https://x", read="d",
+                                                                          source_kind="third-party")
                               for k, v in usd.items()})
 
 
@@ -106,6 +107,19 @@ def test_usage_follows_the_assumptions_and_dead_letter_queues_are_idle() -> None
     assert est.total(fixed=False) == pytest.approx(2.0 + 0.04 + 1.2 + 0.5)
 
 
+def test_bucket_requests_and_replication_transfer_by_hand() -> None:
+    table = prices(**{"s3__put__thousand": 0.005, "s3__get__thousand": 0.0004, "s3__inter-region-transfer__gb": 0.02})
+    usage = CostConfig(bucket_stored_gb=50, bucket_put_requests=100_000, bucket_get_requests=1_000_000)
+    records = stack(rec("aws:s3/bucket:Bucket", "docs"),
+                    rec("aws:s3/bucketReplicationConfig:BucketReplicationConfig", "replication"))
+    est = estimate(records, usage, table)
+    assert monthly(est, "docs", "PUT/COPY/POST/LIST") == pytest.approx(100 * 0.005)  # 100 thousand PUTs: 0.50
+    assert monthly(est, "docs", "GET") == pytest.approx(1_000 * 0.0004)  # 1,000 thousand GETs: 0.40
+    assert monthly(est, "docs", "Standard storage") is None, "no storage price in this table: unpriced"
+    assert monthly(est, "replication", "cross-region") == pytest.approx(50 * 0.02)  # every stored GB once: 1.00
+    assert est.total(fixed=False) == pytest.approx(0.5 + 0.4 + 1.0)
+
+
 def test_a_resource_without_a_price_is_unpriced_not_zero() -> None:
     est = estimate(stack(rec("aws:ec2/natGateway:NatGateway", "nat")), CostConfig(), prices())
     [line] = [line for line in est.lines if line.fixed]
@@ -130,8 +144,54 @@ def test_every_price_names_an_https_source_and_the_date_it_was_read() -> None:
         assert re.match(r"https://\S+", price.source), price
         assert date.fromisoformat(price.read) <= date(2026, 12, 31), price
         assert price.usd > 0
+        assert price.source_kind in SOURCE_KINDS, price
+        on_aws = price.source.startswith("https://aws.amazon.com/")
+        assert on_aws == (price.source_kind == "aws"), f"{price.key}: source_kind says {price.source_kind}"
     regions = {region for _, region in table.prices}
     assert regions == {"us-east-1", "us-west-1"}
+
+
+def test_a_price_without_its_source_kind_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "prices.yaml"
+    path.write_text("hours_per_month: 730\nprices:\n  - {key: kms.key, regions: [us-east-1], usd: 1, unit: key-month,"
+                    " source: 'https://example.com', read: 2026-12-03}\n")
+    with pytest.raises(ValueError, match=r"prices.yaml: kms.key needs source_kind, one of aws, third-party"):
+        load_prices(path)
+
+
+def test_the_plan_says_how_much_rests_on_third_party_pages() -> None:
+    table = prices(**{"vpc__nat-gateway__hour": 0.05, "kms__key": 1.0})
+    aws_kms = Price(key="kms.key", region="us-east-1", usd=1.0, unit="u", source="https://aws.amazon.com/kms/pricing/",
+                    read="d", source_kind="aws")
+    table.prices[("kms.key", "us-east-1")] = aws_kms
+    est = estimate(stack(rec("aws:ec2/natGateway:NatGateway", "nat"), rec("aws:kms/key:Key", "key")), CostConfig(),
+                   table)
+    text = "\n".join(cost_view.render(est, CostConfig()))
+    # the NAT gateway (730 x 0.05 = 36.50) is third-party, the key ($1) is read on AWS's page
+    assert "Priced from third-party pages quoting AWS: $36.50 of $37.50" in text
+    assert "| `kms.key` | us-east-1 | 1 | 1 | $1/u | aws | $1.00 |" in cost_view.summary_table(est)
+
+
+def test_stack_totals_are_the_sum_of_their_priced_lines(stack: StackRecords) -> None:
+    """No stack total is pinned: the table moves as prices are sourced; what must hold is that totals add up."""
+    est = estimate(stack, stack_cost_config(stack.stack))
+    fixed = [line for line in est.lines if line.fixed]
+    usage = [line for line in est.lines if not line.fixed]
+    fixed_sum = sum(line.monthly for line in fixed if line.monthly is not None)
+    usage_sum = sum(line.monthly for line in usage if line.monthly is not None)
+    assert est.total(fixed=True) == pytest.approx(fixed_sum)
+    assert est.total(fixed=False) == pytest.approx(usage_sum)
+    assert est.total() == pytest.approx(fixed_sum + usage_sum)
+    assert sum(f + u for f, u in est.by_group().values()) == pytest.approx(fixed_sum + usage_sum)
+    for line in est.unpriced():
+        assert line.monthly is None, "an unpriced line adds nothing and says so"
+    table = cost_view.summary_table(est)
+    assert table[-2].startswith(f"| **fixed total** | | | | | | **{cost_view.money(fixed_sum)}** "
+                                f"(+ {len(est.unpriced(fixed=True))} unpriced)")
+    total_line = [line for line in cost_view.render(est, stack_cost_config(stack.stack)) if line.startswith("Total:")]
+    assert total_line == [f"Total: fixed {cost_view.money(fixed_sum)} (+ {len(est.unpriced(fixed=True))} unpriced), "
+                          f"usage {cost_view.money(usage_sum)} (+ {len(est.unpriced(fixed=False))} unpriced), all "
+                          f"{cost_view.money(fixed_sum + usage_sum)} per month"]
 
 
 def test_costs_config_section_is_validated_like_the_others() -> None:
