@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: bootstrap plan test lint typecheck build bench workflows audit clean
+.PHONY: bootstrap plan test lint typecheck build bench workflows audit docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: $(VENV)/.installed
 	$(PY) bench/extract_bench.py
 	$(PY) bench/artifacts_bench.py
 	$(PY) bench/plan_bench.py
+
+## Rewrite the README's generated blocks (dev's architecture diagram, both stacks' fixed costs) from the records
+docs: $(VENV)/.installed
+	$(PY) -m plan.docs
 
 workflows: $(VENV)/.installed
 	bash tools/check_workflows.sh

@@ -202,6 +202,36 @@ class ServicesConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CostConfig:
+    """What the plan's monthly estimate assumes about usage (the fixed costs come from the records alone), and the
+    budget its advisory rule compares the fixed costs with. One table of defaults; a stack overrides any key."""
+
+    fixed_budget_usd: int | None = None
+    """Advisory ceiling on the stack's fixed monthly cost (rule COST-BUDGET); None = no budget."""
+    function_invocations: int = 100_000
+    """Invocations per function per month."""
+    function_average_ms: int = 1000
+    """Average billed duration of one invocation."""
+    bucket_stored_gb: int = 50
+    """GB stored per bucket (its replica stores the same)."""
+    bucket_put_requests: int = 100_000
+    bucket_get_requests: int = 1_000_000
+    queue_requests: int = 1_000_000
+    """Requests per month on each queue that has consumers (send, receive, delete); dead-letter queues are idle."""
+    table_reads: int = 1_000_000
+    table_writes: int = 250_000
+    table_stored_gb: int = 1
+    log_ingest_gb: int = 1
+    """GB ingested per log group per month; stored GB = ingest x retention months (at most 12)."""
+    nat_processed_gb: int = 50
+    """GB through each NAT gateway per month (S3 and DynamoDB bypass it through gateway endpoints)."""
+    secret_reads: int = 10_000
+    """API calls per secret per month."""
+    key_requests: int = 10_000
+    """Requests per KMS key per month."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackConfig:
     stack: str
     region: str
@@ -221,6 +251,7 @@ class StackConfig:
     secrets: SecretsConfig
     data_plane: DataPlaneConfig
     services: ServicesConfig
+    costs: CostConfig = CostConfig()
 
     @property
     def is_production(self) -> bool:
@@ -507,6 +538,27 @@ def _services(s: _Section) -> ServicesConfig:
     return cfg
 
 
+def costs_section(stack: str, raw: Any) -> CostConfig:
+    """The ``costs`` section, validated like the others (the offline plan and the budget rule read it too)."""
+    s = _Section(stack, "costs", raw)
+    defaults = CostConfig()
+    budget = s.raw.get("fixedBudgetUsd")
+    values = {name: s.integer(key, getattr(defaults, name), minimum=0) for name, key in _COST_KEYS.items()}
+    cfg = CostConfig(fixed_budget_usd=None if budget is None else s.integer("fixedBudgetUsd", 0, minimum=1),
+                     **values)
+    s.read.add("fixedBudgetUsd")
+    s.done()
+    return cfg
+
+
+_COST_KEYS = {"function_invocations": "functionInvocations", "function_average_ms": "functionAverageMs",
+              "bucket_stored_gb": "bucketStoredGb", "bucket_put_requests": "bucketPutRequests",
+              "bucket_get_requests": "bucketGetRequests", "queue_requests": "queueRequests",
+              "table_reads": "tableReads", "table_writes": "tableWrites", "table_stored_gb": "tableStoredGb",
+              "log_ingest_gb": "logIngestGb", "nat_processed_gb": "natProcessedGb", "secret_reads": "secretReads",
+              "key_requests": "keyRequests"}
+
+
 def load(stack: str, region: str | None, get_object: Callable[[str], Any]) -> StackConfig:
     """Read and validate every setting of ``stack``; ``get_object(key)`` returns the raw value of
     ``macro-infra:key``."""
@@ -547,6 +599,7 @@ def load(stack: str, region: str | None, get_object: Callable[[str], Any]) -> St
         secrets=_secrets(section("secrets")),
         data_plane=_data_plane(section("dataPlane")),
         services=_services(section("services")),
+        costs=costs_section(stack, get_object("costs")),
     )
     _cross_checks(cfg)
     return cfg
@@ -593,7 +646,7 @@ def _cross_checks(cfg: StackConfig) -> None:
 
 TOP_LEVEL_KEYS = frozenset({
     "environment", "protect", "logRetentionDays", "network", "storage", "tables", "search", "database",
-    "contactsDatabase", "cache", "alarms", "secrets", "dataPlane", "services",
+    "contactsDatabase", "cache", "alarms", "secrets", "dataPlane", "services", "costs",
     # secret values, set with `pulumi config set --secret` (read by the program, not by this module)
     "fusionauthClientId", "githubWebhookSecret", "githubSyncAppPem",
 })

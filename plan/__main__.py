@@ -1,8 +1,9 @@
-"""The offline plan: ``python -m plan dev [--diff prod] [--json FILE] [--no-compliance]``.
+"""The offline plan: ``python -m plan dev [--diff prod] [--json FILE] [--no-compliance] [--diagram] [--no-cost]``.
 
 Evaluates the program for a stack under mocks and prints a preview-like tree (component → children with their key
-settings), counts per resource type, the secrets that still await a value, the compliance report of the rule set, and
-optionally the differences from another stack. Exits non-zero when a rule is violated, so CI can gate on it.
+settings), counts per resource type, the secrets that still await a value, the compliance report of the rule set, the
+monthly cost estimate, optionally the architecture diagram (Mermaid), and optionally the differences from another stack
+(resources, diagram nodes and edges, dollars). Exits non-zero when a rule is violated, so CI can gate on it.
 """
 
 from __future__ import annotations
@@ -163,12 +164,47 @@ def compliance(records: StackRecords) -> tuple[list[str], int]:
     return report.render().splitlines(), len(report.violations)
 
 
+def add_view_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--diagram", action="store_true", help="print the architecture diagram (Mermaid flowchart)")
+    parser.add_argument("--no-cost", action="store_true", help="skip the monthly cost estimate")
+
+
+def views(records: StackRecords, other: StackRecords | None, *, diagram: bool, cost: bool
+          ) -> tuple[list[str], dict[str, Any]]:
+    """The diagram and cost sections, and their differences from ``other``: printed lines and JSON."""
+    from infra.costs import estimate, stack_cost_config
+    from plan import cost as cost_view
+    from plan import diagram as diagram_view
+
+    lines: list[str] = []
+    payload: dict[str, Any] = {}
+    derived = diagram_view.derive(records)
+    payload["diagram"] = {**diagram_view.to_json(derived), "mermaid": diagram_view.render(derived)}
+    if diagram:
+        lines += ["", f"Architecture diagram of {records.stack} (Mermaid; README shows dev's)", "```mermaid",
+                  diagram_view.render(derived), "```"]
+    usage = stack_cost_config(records.stack)
+    est = estimate(records, usage)
+    payload["cost"] = cost_view.to_json(est)
+    if cost:
+        lines += [""] + cost_view.render(est, usage)
+    if other is not None:
+        lines += ["", f"Diagram differences {records.stack} -> {other.stack}"]
+        lines += [f"  {line}" for line in diagram_view.diff(derived, diagram_view.derive(other), records.stack,
+                                                            other.stack)] or ["  (none)"]
+        if cost:
+            lines += ["", f"Cost change {records.stack} -> {other.stack} (each under its own stack's assumptions)"]
+            lines += [f"  {line}" for line in cost_view.diff(est, estimate(other, stack_cost_config(other.stack)))]
+    return lines, payload
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m plan", description=__doc__.splitlines()[0])
     parser.add_argument("stack", help="stack name: dev or prod (reads Pulumi.<stack>.yaml)")
     parser.add_argument("--diff", metavar="STACK", help="also show what differs in another stack")
     parser.add_argument("--json", metavar="FILE", type=Path, help="write the records as JSON for other tools")
     parser.add_argument("--no-compliance", action="store_true", help="skip the rule set")
+    add_view_options(parser)
     opts = parser.parse_args(argv)
 
     from infra.config import ConfigError
@@ -207,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         lines, violations = compliance(records)
         print("\nCompliance")
         print("\n".join(f"  {line}" for line in lines))
+    other = None
     if opts.diff:
         try:
             other = evaluate_stack(opts.diff)
@@ -215,8 +252,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"\nDifferences {opts.stack} -> {opts.diff}")
         print("\n".join(f"  {line}" for line in diff(records, other)) or "  (none)")
+    view_lines, view_json = views(records, other, diagram=opts.diagram, cost=not opts.no_cost)
+    print("\n".join(view_lines))
     if opts.json:
-        opts.json.write_text(json.dumps(to_json(records), indent=2, sort_keys=True, default=str))
+        opts.json.write_text(json.dumps({**to_json(records), **view_json}, indent=2, sort_keys=True, default=str))
         print(f"\nRecords written to {opts.json}")
     return 1 if violations else 0
 

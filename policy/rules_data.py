@@ -661,3 +661,26 @@ def url_password(value: str) -> str | None:
         return urlparse(value).password
     except ValueError:
         return None
+
+
+# ---------------------------------------------------------------- cost
+
+
+@stack_rule("COST-BUDGET", "The stack's fixed monthly cost stays within its configured budget",
+            types=["pulumi:pulumi:Stack"], severity=ADVISORY,
+            fix="cut the largest fixed lines (the plan's Cost section lists them) or raise costs.fixedBudgetUsd")
+def fixed_cost_budget(stack: StackRecords) -> Iterator[tuple[ResourceRecord | None, str]]:
+    """Advisory only: the estimate counts priced lines, so it is a floor of what AWS will bill."""
+    from infra.costs import estimate, stack_cost_config  # the price table is read only when the rule runs
+
+    budget = stack_cost_config(stack.stack).fixed_budget_usd
+    if budget is None:
+        return
+    est = estimate(stack)
+    fixed = est.total(fixed=True)
+    if fixed > budget:
+        top = sorted((line for line in est.lines if line.fixed and line.monthly), key=lambda line: -(line.monthly or 0))
+        biggest = ", ".join(f"{line.resource} ${line.monthly:,.2f}" for line in top[:3])
+        unpriced = len(est.unpriced(fixed=True))
+        yield None, (f"fixed cost ${fixed:,.2f}/month exceeds the budget ${budget:,}"
+                     f"{f' (and {unpriced} fixed lines are unpriced)' if unpriced else ''}; largest: {biggest}")

@@ -436,6 +436,9 @@ EXAMPLES: dict[str, tuple[str, list[dict], list[dict]]] = {
     "CloudWatch.16": one(T.LOG_GROUP, {"name": "/aws/lambda/fn", "retentionInDays": 365}, "retentionInDays", 30,
                          "prod"),
     "CKV_AWS_158": one(T.LOG_GROUP, {"name": "/aws/lambda/fn", "kmsKeyId": arn("key")}, "kmsKeyId", DELETE, "prod"),
+    # dev's budget (Pulumi.dev.yaml costs.fixedBudgetUsd = 250) against 8 NAT gateways (8 x 730 h x $0.045 = $262.80)
+    # and against one ($32.85)
+    "COST-BUDGET": ("dev", [res(T.NAT_GATEWAY, f"nat-{i}") for i in range(8)], [res(T.NAT_GATEWAY, "nat-0")]),
     "DEPLOY-LOG-RETENTION": one(T.LOG_GROUP, {"name": "/aws/lambda/fn", "retentionInDays": 14}, "retentionInDays",
                                 10),
     "DEPLOY-ALARM-PERIOD": one(T.METRIC_ALARM, ALARM, "period", 45),
