@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from infra.records import ResourceRecord, StackRecords
 from policy import types as T
-from policy.engine import PROD, resource_rule, stack_rule
+from policy.engine import ADVISORY, PROD, resource_rule, stack_rule
 from policy.helpers import MISSING, as_list, get, is_false, is_true, known_str, num, resolve
 
 Found = Iterator[tuple[ResourceRecord | None, str]]
