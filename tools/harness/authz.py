@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from botocore.awsrequest import AWSResponse
 from moto.iam import policy_conditions
-from moto.iam.access_control import IAMPolicy, PermissionResult
+from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
 
 ACCOUNT = "123456789012"
 
@@ -147,10 +147,19 @@ def _statements_for(document: dict[str, Any], identity: Identity) -> tuple[dict[
 
 
 def _evaluate(document: dict[str, Any], need: Need) -> PermissionResult:
-    if not document.get("Statement"):
+    """moto's verdict for the statements whose conditions hold (moto, written for trust policies, answers DENIED for a
+    statement whose condition fails; in an IAM policy such a statement simply does not apply)."""
+    statements = document.get("Statement", [])
+    applicable = []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if statement.get("Condition"):
+            if not IAMPolicyStatement(statement)._check_conditions(need.context):
+                continue
+            statement = {k: v for k, v in statement.items() if k != "Condition"}
+        applicable.append(statement)
+    if not applicable:
         return PermissionResult.NEUTRAL
-    policy = IAMPolicy(json.dumps(document))
-    return policy.is_action_permitted(need.action, need.resource, incoming_condition_values=need.context)
+    return IAMPolicy(json.dumps({"Statement": applicable})).is_action_permitted(need.action, need.resource)
 
 
 # --- calls -> needs -----------------------------------------------------------------------------------------------

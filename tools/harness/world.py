@@ -570,9 +570,16 @@ class World:
         original_publish = Subscription.publish
 
         def send_to_targets(rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
-            original_send(rule, event, transform_input)
+            if not rule.event_pattern.get_pattern():
+                return  # a schedule rule: moto's empty pattern would match every event; AWS matches none
+            targets = rule.targets
+            rule.targets = [t for t in targets if ":lambda:" not in t["Arn"]]  # moto delivers the others
+            try:
+                original_send(rule, event, transform_input)
+            finally:
+                rule.targets = targets
             if rule.event_pattern.matches_event(event):
-                for target in rule.targets:
+                for target in targets:
                     if ":lambda:" in target["Arn"]:
                         world._enqueue(target["Arn"], json.loads(json.dumps(event)), f"EventBridge rule {rule.name}")
 
@@ -829,9 +836,8 @@ class World:
                   "responsePayload": {"errorType": type(error).__name__, "errorMessage": str(error)}}
         # Lambda sends to the destination with the function's execution role.
         with self.acting_as(fn.record.name, environment=False):
-            sqs = boto3.client("sqs", region_name=REGION)
-            sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=fn.on_failure.rsplit(":", 1)[1])["QueueUrl"],
-                             MessageBody=json.dumps(record, default=str))
+            boto3.client("sqs", region_name=REGION).send_message(
+                QueueUrl=_queue_url(fn.on_failure.rsplit(":", 1)[1]), MessageBody=json.dumps(record, default=str))
 
     def _poll(self, mapping: QueueMapping) -> bool:
         """One poll of the mapping's queue as Lambda's SQS poller does it, with the function's role."""
