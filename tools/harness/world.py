@@ -182,6 +182,7 @@ class World:
         self.database_url: str | None = None
         self._patches = contextlib.ExitStack()
         self._secret_values: dict[str, str] = {}
+        self._lambda_clients: dict[str, Any] = {}
         self.build_seconds = 0.0
 
     # --- lookups --------------------------------------------------------------------------------------------------
@@ -262,6 +263,12 @@ class World:
             _ADMIN_CLIENTS[service, region] = _admin_session().client(service, region_name=region)
         return _ADMIN_CLIENTS[service, region]
 
+    def _service_client(self, service: str) -> Any:
+        """A client of the Lambda service's own calls (queue polling, destinations), made with the function's role."""
+        if service not in self._lambda_clients:
+            self._lambda_clients[service] = boto3._get_default_session().client(service, region_name=REGION)
+        return self._lambda_clients[service]
+
     @property
     def s3(self) -> Any:
         return self.client("s3")
@@ -276,6 +283,7 @@ class World:
     def build(cls, records: StackRecords, *, database_url: str | None = None) -> World:
         started = time.perf_counter()
         world = cls(records)
+        world.database_url = database_url
         world._build()
         if database_url is not None:
             world.attach_database(database_url)
@@ -291,6 +299,7 @@ class World:
     def _build(self) -> None:
         if str(LAMBDAS) not in sys.path:
             sys.path.insert(0, str(LAMBDAS))
+        self._map_database_hosts()
         self._build_keys()
         self._build_buckets()
         self._build_queues()
@@ -302,6 +311,17 @@ class World:
         self._build_functions()
         self._build_mappings()
         self._build_alarms()
+
+    def _map_database_hosts(self) -> None:
+        """With a database attached, the recorded instance and proxy endpoints are the embedded server."""
+        if self.database_url is None:
+            return
+        port = self.database_url.split("@127.0.0.1:", 1)[1].split("/", 1)[0]
+        for record in self.records.of_type("aws:rds/instance:Instance") + self.records.of_type("aws:rds/proxy:Proxy"):
+            for key in ("address", "endpoint"):
+                value = record.outputs.get(key)
+                if isinstance(value, str) and value:
+                    self.values[value] = f"127.0.0.1:{port}" if value.endswith(":5432") else "127.0.0.1"
 
     def _build_keys(self) -> None:
         # KMS keys stay in record space: keys are referenced (by secrets, buckets, policies) by their recorded ARN.
@@ -414,6 +434,10 @@ class World:
             secret = self.resolve(record.inputs["secretId"])
             secret = self.authorizer.secret_arns.get(secret, secret)
             self.rotations[secret] = self.resolve(record.inputs["rotationLambdaArn"])
+            stored = backend.secrets[secret]
+            stored.rotation_enabled, stored.rotation_lambda_arn = True, self.rotations[secret]
+            stored.auto_rotate_after_days = int(_num((record.inputs.get("rotationRules") or {}).get(
+                "automaticallyAfterDays"), 30))
 
     def _build_topics(self) -> None:
         from moto.sns.models import sns_backends
@@ -801,6 +825,24 @@ class World:
                 self._enqueue(target["Arn"], event, f"schedule {name} ({record.inputs['scheduleExpression']})")
         return self.settle()
 
+    def rotate(self, secret: str) -> list[Invocation]:
+        """Secrets Manager's rotation of a recorded secret: a pending version, then the four steps to its recorded
+        rotation function (moto does this only with a Lambda it can run in Docker, so it is staged on its backend)."""
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        arn = self.secret_arn(secret)
+        if arn not in self.rotations:
+            raise WiringError(f"stack {self.stack} records no rotation for secret {secret}")
+        token = str(uuid.uuid4())
+        stored = secretsmanager_backends[ACCOUNT][REGION].secrets[arn]
+        stored.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
+        fn = self._function_by_reference(self.rotations[arn])
+        first = len(self.timeline)
+        for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
+            self.invoke(fn.record.name, {"SecretId": arn, "ClientRequestToken": token, "Step": step},
+                        via=f"Secrets Manager rotation of {secret} ({step})")
+        return self.timeline[first:]
+
     def settle(self, *, max_rounds: int = 100) -> list[Invocation]:
         """Run what the triggers deliver until nothing moves: async invocations (with the recorded retries and
         on-failure destination) and queue polls by the event source mappings. Returns the invocations it ran."""
@@ -836,7 +878,7 @@ class World:
                   "responsePayload": {"errorType": type(error).__name__, "errorMessage": str(error)}}
         # Lambda sends to the destination with the function's execution role.
         with self.acting_as(fn.record.name, environment=False):
-            boto3.client("sqs", region_name=REGION).send_message(
+            self._service_client("sqs").send_message(
                 QueueUrl=_queue_url(fn.on_failure.rsplit(":", 1)[1]), MessageBody=json.dumps(record, default=str))
 
     def _poll(self, mapping: QueueMapping) -> bool:
@@ -844,8 +886,8 @@ class World:
         if not mapping.enabled:
             return False
         fn = mapping.function
+        sqs = self._service_client("sqs")
         with self.acting_as(fn.record.name, environment=False):
-            sqs = boto3.client("sqs", region_name=REGION)
             messages: list[dict[str, Any]] = []
             while len(messages) < mapping.batch_size:
                 got = sqs.receive_message(QueueUrl=mapping.queue_url, AttributeNames=["All"],
@@ -867,7 +909,6 @@ class World:
         except Exception:
             failed = {m["MessageId"] for m in messages}
         with self.acting_as(fn.record.name, environment=False):
-            sqs = boto3.client("sqs", region_name=REGION)
             for message in messages:
                 if message["MessageId"] not in failed:
                     sqs.delete_message(QueueUrl=mapping.queue_url, ReceiptHandle=message["ReceiptHandle"])
@@ -968,15 +1009,11 @@ def _sns_event(subscription: Any, message: str, message_id: str, kwargs: dict[st
 
 
 def _clear_handler_caches() -> None:
-    """A fresh execution environment: no client, secret or regional client survives from another function."""
+    """What must not outlive one function's execution environment: cached secret values (another function reading
+    them from the cache would skip its own GetSecretValue). boto3 clients may stay: calls are authorised by the
+    function acting when they are made, not by the credentials a client was created with."""
     try:
-        from core import aws as core_aws
-        from core import s3 as core_s3
         from core import secrets as core_secrets
     except ImportError:
         return
-    for cached in (core_aws.client, core_s3.regional_client):
-        clear = getattr(cached, "cache_clear", None)
-        if clear is not None:
-            clear()
     core_secrets.clear_cache()
