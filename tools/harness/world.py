@@ -435,7 +435,8 @@ class World:
             secret = self.authorizer.secret_arns.get(secret, secret)
             self.rotations[secret] = self.resolve(record.inputs["rotationLambdaArn"])
             stored = backend.secrets[secret]
-            stored.rotation_enabled, stored.rotation_lambda_arn = True, self.rotations[secret]
+            stored.rotation_requested = stored.rotation_enabled = True
+            stored.rotation_lambda_arn = self.rotations[secret]
             stored.auto_rotate_after_days = int(_num((record.inputs.get("rotationRules") or {}).get(
                 "automaticallyAfterDays"), 30))
 
