@@ -21,6 +21,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from infra.records import StackRecords
 from plan.evaluate import evaluate_stack
 from tools.harness.postgres import Postgres, running_postgres
 from tools.harness.world import World
@@ -36,21 +37,23 @@ def pg() -> Iterator[Postgres]:
 
 
 @pytest.fixture
-def wired_world(pg: Postgres) -> Iterator[Callable[[str], World]]:
-    """``wired_world("dev")``: a fresh moto world built from the stack's records, on an emptied database."""
+def wired_world(pg: Postgres) -> Iterator[Callable[[str | StackRecords], World]]:
+    """``wired_world("dev")`` (or any ``StackRecords``): a fresh moto world built from the records, on an emptied
+    database. One world per test."""
     pg.truncate()
     with contextlib.ExitStack() as stack:
         # Keeping boto3's default session across tests saves reloading the service models (~1 s a test).
         stack.enter_context(mock_aws(config={"core": {"reset_boto3_session": False}}))  # type: ignore[arg-type]
 
-        def build(name: str) -> World:
-            return stack.enter_context(World.build(evaluate_stack(name), database_url=pg.url))
+        def build(name: str | StackRecords) -> World:
+            records = evaluate_stack(name) if isinstance(name, str) else name
+            return stack.enter_context(World.build(records, database_url=pg.url))
 
         yield build
 
 
 @pytest.fixture(params=STACKS)
-def world(request: pytest.FixtureRequest, wired_world: Callable[[str], World]) -> World:
+def world(request: pytest.FixtureRequest, wired_world: Callable[[str | StackRecords], World]) -> World:
     """The data plane of each stack (the test runs once per stack)."""
     return wired_world(request.param)
 

@@ -87,6 +87,7 @@ class QueueMapping:
     batch_size: int
     window: float
     reports_failures: bool
+    has_dlq: bool
     enabled: bool = True
 
 
@@ -555,13 +556,15 @@ class World:
             fn = self._function_by_reference(i["functionName"])
             queue_name = source.rsplit(":", 1)[1]
             url = _queue_url(queue_name)
-            visibility = float(sqs_backends[ACCOUNT][REGION].get_queue(queue_name).visibility_timeout)
+            queue = sqs_backends[ACCOUNT][REGION].get_queue(queue_name)
+            visibility = float(queue.visibility_timeout)
             if visibility < fn.timeout:  # CreateEventSourceMapping refuses this (deploy rule 1)
                 raise WiringError(f"{fn.name}: queue {queue_name} visibility {visibility:g}s < timeout {fn.timeout:g}s")
             self.mappings.append(QueueMapping(
                 record=record, queue_url=url, queue_arn=source, function=fn,
                 batch_size=int(_num(i.get("batchSize"), 10)), window=_num(i.get("maximumBatchingWindowInSeconds"), 0),
                 reports_failures="ReportBatchItemFailures" in (i.get("functionResponseTypes") or []),
+                has_dlq=bool(queue.redrive_policy),
                 enabled=i.get("enabled", True) is not False))
 
     def _build_alarms(self) -> None:
@@ -844,7 +847,7 @@ class World:
                         via=f"Secrets Manager rotation of {secret} ({step})")
         return self.timeline[first:]
 
-    def settle(self, *, max_rounds: int = 100) -> list[Invocation]:
+    def settle(self, *, max_rounds: int = 40) -> list[Invocation]:
         """Run what the triggers deliver until nothing moves: async invocations (with the recorded retries and
         on-failure destination) and queue polls by the event source mappings. Returns the invocations it ran."""
         first = len(self.timeline)
@@ -899,6 +902,11 @@ class World:
                 messages += got["Messages"]
         if not messages:
             return False
+        cycling = [m for m in messages if int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) > 10]
+        if cycling and not mapping.has_dlq:
+            raise WiringError(f"message {cycling[0]['MessageId']} on {mapping.queue_arn} was received "
+                              f"{cycling[0]['Attributes']['ApproximateReceiveCount']} times and its queue has no "
+                              "redrive policy: it would come back until its retention period ends")
         event = {"Records": [_lambda_sqs_record(m, mapping.queue_arn) for m in messages]}
         queue = mapping.queue_arn.rsplit(":", 1)[1]
         failed: set[str]
@@ -907,6 +915,7 @@ class World:
                                                           f"mapping batch size {mapping.batch_size})")
             reported = result.get("batchItemFailures", []) if isinstance(result, dict) else []
             failed = {f["itemIdentifier"] for f in reported} if mapping.reports_failures else set()
+            self._check_batch_fits(mapping, len(messages))
         except Exception:
             failed = {m["MessageId"] for m in messages}
         with self.acting_as(fn.record.name, environment=False):
@@ -918,6 +927,18 @@ class World:
                 self.sqs.change_message_visibility(QueueUrl=mapping.queue_url, ReceiptHandle=message["ReceiptHandle"],
                                                    VisibilityTimeout=0)
         return True
+
+    def _check_batch_fits(self, mapping: QueueMapping, records: int) -> None:
+        """A full batch at the per-record time just measured must finish within the timeout: Lambda may hand the
+        function ``batch_size`` records at once, and test-sized records are the cheapest it will ever see."""
+        run = self.timeline[-1]
+        projected = run.duration_ms / 1000 / records * mapping.batch_size
+        if projected > mapping.function.timeout:
+            message = (f"{mapping.function.name}: a full batch of {mapping.batch_size} records would take ~{projected:.0f}s "
+                       f"at the {run.duration_ms / records:.0f} ms per record measured here, over the "
+                       f"{mapping.function.timeout:g}s timeout")
+            run.outcome, run.error = f"timed out: {message}", FunctionTimedOut(message)
+            raise run.error
 
     # --- observations ---------------------------------------------------------------------------------------------
 
