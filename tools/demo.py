@@ -149,12 +149,14 @@ def upload_documents(demo: Demo, docx: bytes, pdf: bytes) -> None:
                    for r in runs), "the documents bucket's rule ran text_extractor")
     demo.check(pg.query('SELECT count(*) FROM "BomPart"')[0][0] > 0, "DOCX parts recorded in BomPart")
     text = pg.query('SELECT content FROM "DocumentText" WHERE "documentId" = %s', "demo-pdf")
-    demo.check(bool(text) and len(text[0][0]) > 20, f"PDF text in DocumentText ({len(text[0][0]) if text else 0} chars)")
+    chars = len(text[0][0]) if text else 0
+    demo.check(chars > 20, f"PDF text in DocumentText ({chars} chars)")
     jobs = demo.queued("convert-service")
     demo.check(len(jobs) == 1, f"one conversion job on {world.queue_url('convert-service').rsplit('/', 1)[1]}")
     events = demo.queued("search-event")
+    queue = world.queue_url("search-event").rsplit("/", 1)[1]
     demo.check(any("demo-pdf" in m["Body"] for m in events),
-               f"search event on {world.queue_url('search-event').rsplit('/', 1)[1]}: {events[0]['Body'] if events else '-'}")
+               f"search event on {queue}: {events[0]['Body'] if events else '-'}")
 
 
 def bulk_upload(demo: Demo, docx: bytes, pdf: bytes) -> None:
@@ -224,8 +226,8 @@ def poison_message(demo: Demo) -> None:
     runs = demo.settle()
     dlq = world.dlq_url(queue)
     dead = world.messages(dlq, delete=False)
-    policy = json.loads(world.sqs.get_queue_attributes(QueueUrl=world.queue_url(queue), AttributeNames=["RedrivePolicy"])
-                        ["Attributes"]["RedrivePolicy"])
+    attributes = world.sqs.get_queue_attributes(QueueUrl=world.queue_url(queue), AttributeNames=["RedrivePolicy"])
+    policy = json.loads(attributes["Attributes"]["RedrivePolicy"])
     demo.check(len(runs) == int(policy["maxReceiveCount"]),
                f"received {len(runs)} times (recorded maxReceiveCount {policy['maxReceiveCount']})")
     demo.check([m["Body"] for m in dead] == ["not a document id"], f"now in {dlq.rsplit('/', 1)[1]}")
@@ -259,7 +261,8 @@ def main() -> int:
           f"({time.monotonic() - clock:.1f}s)")
     clock = time.monotonic()
     with running_postgres() as pg:
-        print(f"   embedded PostgreSQL with db/schema.sql on {pg.url.split('@', 1)[1]} ({time.monotonic() - clock:.1f}s)")
+        where = pg.url.split("@", 1)[1]
+        print(f"   embedded PostgreSQL with db/schema.sql on {where} ({time.monotonic() - clock:.1f}s)")
         with mock_aws(), World.build(records, database_url=pg.url) as world:
             print(f"   world built in {world.build_seconds:.2f}s: {len(world.functions)} functions, "
                   f"{len(world.mappings)} queue mappings, {len(world.alarms)} queue alarms")
@@ -274,7 +277,8 @@ def main() -> int:
                     demo.failures.append(f"{type(exc).__name__}: {exc}")
                     print(f"           ✘ {type(exc).__name__}: {exc}")
             denied = world.denied_calls()
-            demo.check(not denied, f"every AWS call allowed by the recorded policies ({len(world.enforcer.calls)} calls)")
+            calls = len(world.enforcer.calls)
+            demo.check(not denied, f"every AWS call allowed by the recorded policies ({calls} calls)")
     if demo.failures:
         print(f"\nFAILED: {len(demo.failures)} step(s) did not happen:\n  - " + "\n  - ".join(demo.failures))
         return 1

@@ -63,7 +63,8 @@ def test_docx_upload_to_parts_and_one_conversion_job(world: World, pg):
 def test_zip_to_documents_to_text(world: World, pg):
     rid = str(uuid.uuid4())
     item = {"PK": f"REQUEST#{rid}", "SK": "META", "request_id": rid, "user_id": USER, "key": f"extract/{rid}"}
-    world.client("dynamodb").put_item(TableName=world.table("bulk-upload"), Item=bulk._item({**item, "status": "uploaded"}))
+    item["status"] = "uploaded"
+    world.client("dynamodb").put_item(TableName=world.table("bulk-upload"), Item=bulk._item(item))
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("Upload/notes.txt", "Pipeline plain text works")

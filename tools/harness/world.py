@@ -189,7 +189,7 @@ class World:
     # --- lookups --------------------------------------------------------------------------------------------------
 
     def record(self, type_token: str, name: str, *suffixes: str) -> ResourceRecord:
-        """The record of ``type_token`` named ``name`` or ``name-<suffix>`` (``documents`` finds ``documents-bucket``)."""
+        """The record of ``type_token`` named ``name`` or ``name-<suffix>`` (``documents``: ``documents-bucket``)."""
         for candidate in (name, *(f"{name}-{s}" for s in suffixes)):
             found = [r for r in self.records.of_type(type_token) if r.name == candidate]
             if len(found) == 1:
@@ -339,7 +339,7 @@ class World:
     def _build_buckets(self) -> None:
         from moto.s3.models import s3_backends
 
-        backend = s3_backends[ACCOUNT]["aws"]
+        backend: Any = s3_backends[ACCOUNT]["aws"]
         for record in self.records.of_type(T_BUCKET):
             name = _out(record, "bucket")
             backend.create_bucket(name, record.inputs.get("region") or REGION)
@@ -356,12 +356,15 @@ class World:
                     self.authorizer.bucket_keys[self.resolve(record.inputs["bucket"])] = default["kmsMasterKeyId"]
         for record in self.records.of_type("aws:s3/bucketPolicy:BucketPolicy"):
             arn = f"arn:aws:s3:::{self.resolve(record.inputs['bucket'])}"
-            self.authorizer.resource_policies.setdefault(arn, []).append(json.loads(self.resolve(record.inputs["policy"])))
+            self._resource_policy(arn, record)
+
+    def _resource_policy(self, arn: str, record: ResourceRecord) -> None:
+        self.authorizer.resource_policies.setdefault(arn, []).append(json.loads(self.resolve(record.inputs["policy"])))
 
     def _build_queues(self) -> None:
         from moto.sqs.models import sqs_backends
 
-        backend = sqs_backends[ACCOUNT][REGION]
+        backend: Any = sqs_backends[ACCOUNT][REGION]
         queues = self.records.of_type("aws:sqs/queue:Queue")
         for record in queues:
             name = _out(record, "name")
@@ -376,16 +379,17 @@ class World:
             backend.create_queue(name, **attributes)
             url = _queue_url(name)
             self._remember(record, url=url, arn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}", name=name, id=url)
-        redrives = [(r.outputs.get("url"), r.inputs.get("redrivePolicy")) for r in queues]
+        redrives: list[tuple[Any, Any]] = [(r.outputs.get("url"), r.inputs.get("redrivePolicy")) for r in queues]
         redrives += [(r.inputs.get("queueUrl"), r.inputs.get("redrivePolicy"))
                      for r in self.records.of_type("aws:sqs/redrivePolicy:RedrivePolicy")]
-        for url, policy in redrives:
-            if url and policy:
-                backend.set_queue_attributes(self.resolve(url).rsplit("/", 1)[1], {"RedrivePolicy": self.resolve(policy)})
+        for queue_url, policy in redrives:
+            if queue_url and policy:
+                backend.set_queue_attributes(self.resolve(queue_url).rsplit("/", 1)[1],
+                                             {"RedrivePolicy": self.resolve(policy)})
         for record in self.records.of_type("aws:sqs/queuePolicy:QueuePolicy"):
             name = self.resolve(record.inputs["queueUrl"]).rsplit("/", 1)[1]
             arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
-            self.authorizer.resource_policies.setdefault(arn, []).append(json.loads(self.resolve(record.inputs["policy"])))
+            self._resource_policy(arn, record)
 
     def _build_tables(self) -> None:
         ddb = self.client("dynamodb")
@@ -412,7 +416,7 @@ class World:
     def _build_secrets(self) -> None:
         from moto.secretsmanager.models import secretsmanager_backends
 
-        backend = secretsmanager_backends[ACCOUNT][REGION]
+        backend: Any = secretsmanager_backends[ACCOUNT][REGION]
         values = {v.inputs.get("secretId"): v.inputs.get("secretString")
                   for v in self.records.of_type("aws:secretsmanager/secretVersion:SecretVersion")}
         for record in self.records.of_type("aws:secretsmanager/secret:Secret"):
@@ -435,7 +439,7 @@ class World:
             secret = self.resolve(record.inputs["secretId"])
             secret = self.authorizer.secret_arns.get(secret, secret)
             self.rotations[secret] = self.resolve(record.inputs["rotationLambdaArn"])
-            stored = backend.secrets[secret]
+            stored: Any = backend.secrets[secret]
             stored.rotation_requested = stored.rotation_enabled = True
             stored.rotation_lambda_arn = self.rotations[secret]
             stored.auto_rotate_after_days = int(_num((record.inputs.get("rotationRules") or {}).get(
@@ -444,7 +448,7 @@ class World:
     def _build_topics(self) -> None:
         from moto.sns.models import sns_backends
 
-        backend = sns_backends[ACCOUNT][REGION]
+        backend: Any = sns_backends[ACCOUNT][REGION]
         for record in self.records.of_type("aws:sns/topic:Topic"):
             attributes = {"FifoTopic": "true"} if record.inputs.get("fifoTopic") else {}
             arn = backend.create_topic(_out(record, "name"), attributes=attributes).arn
@@ -459,12 +463,12 @@ class World:
                                                         "true" if value is True else str(value))
         for record in self.records.of_type("aws:sns/topicPolicy:TopicPolicy"):
             arn = self.resolve(record.inputs["arn"])
-            self.authorizer.resource_policies.setdefault(arn, []).append(json.loads(self.resolve(record.inputs["policy"])))
+            self._resource_policy(arn, record)
 
     def _build_rules(self) -> None:
         from moto.events.models import events_backends
 
-        backend = events_backends[ACCOUNT][REGION]
+        backend: Any = events_backends[ACCOUNT][REGION]
         rules = {}
         for record in self.records.of_type("aws:cloudwatch/eventRule:EventRule"):
             i = record.inputs
@@ -516,7 +520,7 @@ class World:
         for record in self.records.of_type(T_FUNCTION):
             i = record.inputs
             role_arn = i["role"]
-            [role] = [r for r in roles if r.outputs.get("arn") == role_arn] or [None]
+            role = next((r for r in roles if r.outputs.get("arn") == role_arn), None)
             role_ids = {role_arn} | ({role.outputs.get("name"), role.outputs.get("id"), role.inputs.get("name")}
                                      if role else set())
             documents = [json.loads(p.inputs["policy"]) for p in role_policies if p.inputs.get("role") in role_ids]
@@ -556,7 +560,7 @@ class World:
             fn = self._function_by_reference(i["functionName"])
             queue_name = source.rsplit(":", 1)[1]
             url = _queue_url(queue_name)
-            queue = sqs_backends[ACCOUNT][REGION].get_queue(queue_name)
+            queue: Any = sqs_backends[ACCOUNT][REGION].get_queue(queue_name)
             visibility = float(queue.visibility_timeout)
             if visibility < fn.timeout:  # CreateEventSourceMapping refuses this (deploy rule 1)
                 raise WiringError(f"{fn.name}: queue {queue_name} visibility {visibility:g}s < timeout {fn.timeout:g}s")
@@ -572,9 +576,10 @@ class World:
             i = record.inputs
             queue = (i.get("dimensions") or {}).get("QueueName")
             if i.get("namespace") == "AWS/SQS" and queue:
-                self.alarms.append(Alarm(name=i.get("name") or record.name, queue=queue, threshold=_num(i.get("threshold"), 0),
-                                         comparison=i.get("comparisonOperator", ""), actions=list(i.get("alarmActions") or []),
-                                         description=i.get("alarmDescription", "")))
+                self.alarms.append(Alarm(
+                    name=i.get("name") or record.name, queue=queue, threshold=_num(i.get("threshold"), 0),
+                    comparison=i.get("comparisonOperator", ""), actions=list(i.get("alarmActions") or []),
+                    description=i.get("alarmDescription", "")))
 
     def attach_database(self, url: str) -> None:
         """Point every secret whose recorded value is a PostgreSQL URL at ``url`` (the embedded server)."""
@@ -594,8 +599,8 @@ class World:
         from moto.sns.models import Subscription
 
         world = self
-        original_send = Rule.send_to_targets
-        original_publish = Subscription.publish
+        original_send: Any = Rule.send_to_targets
+        original_publish: Any = Subscription.publish
 
         def send_to_targets(rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
             if not rule.event_pattern.get_pattern():
@@ -735,7 +740,7 @@ class World:
                                    f"({event.get('source')} / {event.get('detail-type')})")
         elif "SecretId" in event and "Step" in event:
             secret = self.authorizer.secret_arns.get(event["SecretId"], event["SecretId"])
-            if self.rotations.get(secret) != fn.arn:
+            if secret is None or self.rotations.get(secret) != fn.arn:
                 raise UnwiredEvent(f"{fn.name} does not rotate {secret}")
         else:
             raise UnwiredEvent(f"{fn.name}: no recorded trigger delivers an event with keys {sorted(event)[:8]}")
@@ -753,7 +758,7 @@ class World:
         from moto.s3.models import s3_backends
 
         try:
-            bucket = s3_backends[ACCOUNT]["aws"].get_bucket(bucket_name)
+            bucket: Any = s3_backends[ACCOUNT]["aws"].get_bucket(bucket_name)
         except Exception:
             return False
         configuration = bucket.notification_configuration
@@ -769,15 +774,15 @@ class World:
     def _rules_delivering(self, fn: Function, event: dict[str, Any]) -> list[str]:
         from moto.events.models import events_backends
 
-        backend = events_backends[ACCOUNT][REGION]
+        backend: Any = events_backends[ACCOUNT][REGION]
         matched = []
         for bus in backend.event_buses.values():
             for rule in bus.rules.values():
                 if not any(t["Arn"] == fn.arn for t in rule.targets):
                     continue
-                if rule.scheduled_expression and rule.arn in (event.get("resources") or []):
-                    matched.append(rule.name)
-                elif rule.event_pattern.get_pattern() and rule.event_pattern.matches_event(event):
+                scheduled = rule.scheduled_expression and rule.arn in (event.get("resources") or [])
+                pattern = rule.event_pattern.get_pattern()
+                if scheduled or (pattern and rule.event_pattern.matches_event(event)):
                     matched.append(rule.name)
         return matched
 
@@ -790,7 +795,7 @@ class World:
         from moto.s3 import notifications
         from moto.s3.models import s3_backends
 
-        backend = s3_backends[ACCOUNT]["aws"]
+        backend: Any = s3_backends[ACCOUNT]["aws"]
         physical = self.bucket(bucket)
         notifications.send_event(ACCOUNT, notifications.S3NotificationEvent(event_name),
                                  backend.get_bucket(physical), backend.get_object(physical, key))
@@ -838,7 +843,7 @@ class World:
         if arn not in self.rotations:
             raise WiringError(f"stack {self.stack} records no rotation for secret {secret}")
         token = str(uuid.uuid4())
-        stored = secretsmanager_backends[ACCOUNT][REGION].secrets[arn]
+        stored: Any = secretsmanager_backends[ACCOUNT][REGION].secrets[arn]
         stored.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
         fn = self._function_by_reference(self.rotations[arn])
         first = len(self.timeline)
@@ -934,9 +939,9 @@ class World:
         run = self.timeline[-1]
         projected = run.duration_ms / 1000 / records * mapping.batch_size
         if projected > mapping.function.timeout:
-            message = (f"{mapping.function.name}: a full batch of {mapping.batch_size} records would take ~{projected:.0f}s "
-                       f"at the {run.duration_ms / records:.0f} ms per record measured here, over the "
-                       f"{mapping.function.timeout:g}s timeout")
+            message = (f"{mapping.function.name}: a full batch of {mapping.batch_size} records would take "
+                       f"~{projected:.0f}s at the {run.duration_ms / records:.0f} ms per record measured here, "
+                       f"over the {mapping.function.timeout:g}s timeout")
             run.outcome, run.error = f"timed out: {message}", FunctionTimedOut(message)
             raise run.error
 
@@ -1019,13 +1024,14 @@ def _lambda_sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any
 
 def _sns_event(subscription: Any, message: str, message_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The event Lambda receives for an SNS message (the documented shape, with the real topic and subscription)."""
-    attributes = {name: {"Type": v.get("DataType", v.get("Type", "String")), "Value": v.get("StringValue", v.get("Value"))}
+    attributes = {name: {"Type": v.get("DataType", "String"), "Value": v.get("StringValue", v.get("Value"))}
                   for name, v in (kwargs.get("message_attributes") or {}).items()}
     return {"Records": [{
         "EventVersion": "1.0", "EventSubscriptionArn": subscription.arn, "EventSource": "aws:sns",
         "Sns": {"SignatureVersion": "1", "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
                 "Signature": "EXAMPLE", "SigningCertUrl": "EXAMPLE", "MessageId": message_id,
-                "Message": message, "MessageAttributes": attributes, "Type": "Notification", "UnsubscribeUrl": "EXAMPLE",
+                "Message": message, "MessageAttributes": attributes, "Type": "Notification",
+                "UnsubscribeUrl": "EXAMPLE",
                 "TopicArn": subscription.topic.arn, "Subject": kwargs.get("subject")},
     }]}
 
