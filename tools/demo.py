@@ -23,7 +23,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Callable
@@ -41,6 +40,7 @@ os.environ.pop("AWS_PROFILE", None)
 from moto import mock_aws  # noqa: E402
 
 from plan.evaluate import evaluate_stack  # noqa: E402
+from tools.harness import seed  # noqa: E402
 from tools.harness.postgres import Postgres, running_postgres  # noqa: E402
 from tools.harness.world import Invocation, World  # noqa: E402
 
@@ -164,11 +164,8 @@ def bulk_upload(demo: Demo, docx: bytes, pdf: bytes) -> None:
 
     world = demo.world
     demo.scene("2. A bulk-upload zip")
-    rid = str(uuid.uuid4())
+    rid = seed.bulk_upload_request(world, USER)
     table = world.table("bulk-upload")
-    item = {"PK": f"REQUEST#{rid}", "SK": "META", "request_id": rid, "user_id": USER, "key": f"extract/{rid}",
-            "status": "uploaded"}
-    world.client("dynamodb").put_item(TableName=table, Item=bulk._item(item))
     demo.say(f"upload request {rid} registered in {table}")
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 import zipfile
 from urllib.parse import quote
 
@@ -20,6 +19,7 @@ from bulk_upload import handler as bulk
 from docx_unzip.handler import PARTS_PREFIX
 
 from tests.data_plane import documents
+from tools.harness import seed
 from tools.harness.world import World
 
 USER = "macro|carol@example.com"
@@ -61,10 +61,7 @@ def test_docx_upload_to_parts_and_one_conversion_job(world: World, pg):
 
 
 def test_zip_to_documents_to_text(world: World, pg):
-    rid = str(uuid.uuid4())
-    item = {"PK": f"REQUEST#{rid}", "SK": "META", "request_id": rid, "user_id": USER, "key": f"extract/{rid}"}
-    item["status"] = "uploaded"
-    world.client("dynamodb").put_item(TableName=world.table("bulk-upload"), Item=bulk._item(item))
+    rid = seed.bulk_upload_request(world, USER)
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("Upload/notes.txt", "Pipeline plain text works")

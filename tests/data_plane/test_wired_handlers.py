@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tools.harness import seed
 from tools.harness.world import UnwiredEvent, World
 
 USER = "macro|dana+docs@example.com"
@@ -55,15 +56,11 @@ def test_docx_unzip_runs_only_for_docx_keys(world: World, pg):
 
 def test_bulk_upload_consumes_only_extract_uploads(world: World, pg):
     import io
-    import uuid
     import zipfile
 
     from bulk_upload import handler as bulk
 
-    rid = str(uuid.uuid4())
-    item = {"PK": f"REQUEST#{rid}", "SK": "META", "request_id": rid, "user_id": USER, "key": f"extract/{rid}"}
-    item["status"] = "uploaded"
-    world.client("dynamodb").put_item(TableName=world.table("bulk-upload"), Item=bulk._item(item))
+    rid = seed.bulk_upload_request(world, USER)
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("Upload/a.txt", "alpha")
