@@ -204,6 +204,10 @@ class World:
     def queue_url(self, name: str) -> str:
         return self.resolve(_out(self.record("aws:sqs/queue:Queue", name, "queue"), "url"))
 
+    @staticmethod
+    def url_of_queue_arn(arn: str) -> str:
+        return _queue_url(arn.rsplit(":", 1)[1])
+
     def dlq_url(self, name: str) -> str:
         """URL of the DLQ the recorded redrive policy of queue ``name`` points at."""
         attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url(name), AttributeNames=["RedrivePolicy"])
@@ -867,6 +871,16 @@ class World:
             if not moved:
                 return self.timeline[first:]
         raise WiringError(f"the data plane did not settle after {max_rounds} rounds")
+
+    def poll(self, queue: str) -> Invocation | None:
+        """One poll of the recorded mapping on ``queue``: one batch delivered to its function (None if empty)."""
+        url = self.queue_url(queue)
+        [mapping] = [m for m in self.mappings if m.queue_url == url] or [None]
+        if mapping is None:
+            raise WiringError(f"no recorded event source mapping consumes {queue} in stack {self.stack}")
+        first = len(self.timeline)
+        self._poll(mapping)
+        return self.timeline[first] if len(self.timeline) > first else None
 
     def _run_async(self, fn: Function, event: dict[str, Any], via: str) -> None:
         self.check_route(fn.record.name, event)
