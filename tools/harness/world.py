@@ -875,7 +875,7 @@ class World:
     def poll(self, queue: str) -> Invocation | None:
         """One poll of the recorded mapping on ``queue``: one batch delivered to its function (None if empty)."""
         url = self.queue_url(queue)
-        [mapping] = [m for m in self.mappings if m.queue_url == url] or [None]
+        mapping = next((m for m in self.mappings if m.queue_url == url), None)
         if mapping is None:
             raise WiringError(f"no recorded event source mapping consumes {queue} in stack {self.stack}")
         first = len(self.timeline)
