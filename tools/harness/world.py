@@ -823,19 +823,24 @@ class World:
             MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()},
         )["MessageId"])
 
-    def schedule(self, rule: str) -> list[Invocation]:
-        """Fire a recorded schedule rule: EventBridge's Scheduled Event to each of its Lambda targets, then settle."""
+    def scheduled_event(self, rule: str) -> dict[str, Any]:
+        """The Scheduled Event EventBridge sends to the targets of the recorded schedule rule ``rule``."""
         record = self.record("aws:cloudwatch/eventRule:EventRule", rule, "schedule-rule", "rule")
         if not record.inputs.get("scheduleExpression"):
             raise WiringError(f"rule {record.name} is not a schedule")
-        name = _out(record, "name")
-        arn = self.client("events").describe_rule(Name=name)["Arn"]
-        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-                 "account": ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
-                 "resources": [arn], "detail": {}}
+        arn = self.client("events").describe_rule(Name=_out(record, "name"))["Arn"]
+        return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+                "account": ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
+                "resources": [arn], "detail": {}}
+
+    def schedule(self, rule: str) -> list[Invocation]:
+        """Fire a recorded schedule rule: its Scheduled Event to each of its Lambda targets, then settle."""
+        event = self.scheduled_event(rule)
+        name = event["resources"][0].rsplit("/", 1)[1]
+        expression = self.client("events").describe_rule(Name=name).get("ScheduleExpression")
         for target in self.client("events").list_targets_by_rule(Rule=name)["Targets"]:
             if ":lambda:" in target["Arn"]:
-                self._enqueue(target["Arn"], event, f"schedule {name} ({record.inputs['scheduleExpression']})")
+                self._enqueue(target["Arn"], event, f"schedule {name} ({expression})")
         return self.settle()
 
     def rotate(self, secret: str) -> list[Invocation]:
