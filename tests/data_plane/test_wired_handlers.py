@@ -138,3 +138,25 @@ def test_only_prod_records_credentials_rotation(world: World):
     rotating = sorted(f.record.name for f in world.functions.values() if f.module == "db_credentials_rotation")
     assert bool(rotating) == (world.stack == "prod")
     assert sorted(world.rotations.values()) == sorted(world.function(n).arn for n in rotating)
+
+
+def test_delete_document_purges_the_replica_in_its_region(world: World, pg):
+    """The replica bucket lives in the DR region (recorded ``region``); the function's recorded grants must let it
+    delete every version there too. moto does not replicate, so the copies are written as replication would."""
+    environment = world.env("delete_document")
+    replica, region = environment["REPLICA_BUCKET"], environment["REPLICA_REGION"]
+    _document(pg, "d1", deleted="40 days")
+    key = f"{OWNER_PREFIX}/d1/1.txt"
+    replica_s3 = world.client("s3", region)
+    for body in (b"v1", b"v2"):
+        world.put_object("documents", key, body)
+        replica_s3.put_object(Bucket=replica, Key=key, Body=body)
+    world.settle()
+    world.send_message("delete-document-handler", "d1", {"document_id": "d1", "user_id": USER})
+    run = world.poll("delete-document-handler")
+    assert run is not None and run.result == {"batchItemFailures": []}
+    for client, bucket in ((world.s3, world.bucket("documents")), (replica_s3, replica)):
+        page = client.list_object_versions(Bucket=bucket, Prefix=f"{OWNER_PREFIX}/d1/")
+        assert page.get("Versions", []) == [] and page.get("DeleteMarkers", []) == [], bucket
+    assert {n.resource.split("/", 1)[0] for c in run.calls for n in c.needs if n.action == "s3:DeleteObjectVersion"} \
+        == {f"arn:aws:s3:::{world.bucket('documents')}", f"arn:aws:s3:::{replica}"}
