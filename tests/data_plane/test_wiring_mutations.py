@@ -136,3 +136,13 @@ def test_ignored_batch_item_failures_fail_the_redrive_test(wired_world, pg):
     with pytest.raises(AssertionError):  # the poison message is deleted with its batch: consumed silently
         redrive.test_poison_message_lands_in_the_dlq_after_max_receives(world, pg)
     assert world.messages(world.dlq_url("delete-chat-handler"), delete=False) == []
+
+
+def test_missing_invoke_permission_fails_the_docx_unzip_test(wired_world, pg):
+    def other_source(inputs: dict[str, Any]) -> None:
+        inputs["sourceArn"] = inputs["sourceArn"] + "-elsewhere"
+
+    world = wired_world(mutated("aws:lambda/permission:Permission", "docx-unzip-invoke-from-docx-upload", other_source))
+    with pytest.raises(ValueError):  # the test's one docx_unzip run is a refused one
+        wired.test_docx_unzip_runs_only_for_docx_keys(world, pg)
+    assert "not invoked: no recorded permission lets s3.amazonaws.com invoke" in outcomes(world, "docx_unzip")

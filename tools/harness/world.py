@@ -17,6 +17,7 @@ it is given is one a recorded trigger delivers; every AWS call is authorised by 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import functools
 import importlib
 import json
@@ -618,7 +619,8 @@ class World:
             if rule.event_pattern.matches_event(event):
                 for target in targets:
                     if ":lambda:" in target["Arn"]:
-                        world._enqueue(target["Arn"], json.loads(json.dumps(event)), f"EventBridge rule {rule.name}")
+                        world._enqueue(target["Arn"], json.loads(json.dumps(event)), f"EventBridge rule {rule.name}",
+                                      ("events.amazonaws.com", rule.arn))
 
         def publish(subscription: Any, message: str, message_id: str, **kwargs: Any) -> None:
             if subscription.protocol != "lambda":
@@ -628,11 +630,12 @@ class World:
             if matcher is not None and not matcher.matches(kwargs.get("message_attributes"), message):
                 return
             world._enqueue(subscription.endpoint, _sns_event(subscription, message, message_id, kwargs),
-                           f"SNS topic {subscription.topic.name}")
+                           f"SNS topic {subscription.topic.name}", ("sns.amazonaws.com", subscription.topic.arn))
 
         def invoke_lambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
             bucket = event_body["Records"][0]["s3"]["bucket"]["name"]
-            world._enqueue(fn_arn, event_body, f"S3 notification on {bucket}")
+            world._enqueue(fn_arn, event_body, f"S3 notification on {bucket}",
+                           ("s3.amazonaws.com", f"arn:aws:s3:::{bucket}"))
 
         self._patches.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         self._patches.enter_context(mock.patch.object(Subscription, "publish", publish))
@@ -646,8 +649,22 @@ class World:
         _ACTIVE = None
         self._patches.close()
 
-    def _enqueue(self, fn_arn: str, event: dict[str, Any], via: str) -> None:
-        self.pending.append((self._function_by_reference(fn_arn), event, via))
+    def _enqueue(self, fn_arn: str, event: dict[str, Any], via: str, caller: tuple[str, str]) -> None:
+        """Queue an asynchronous invocation, if the function's recorded resource policy lets the caller invoke it
+        (``lambda:InvokeFunction`` for the service principal from that source ARN); otherwise AWS refuses it, which
+        the timeline shows. Raising here would vanish: moto swallows errors of its notification delivery."""
+        fn = self._function_by_reference(fn_arn)
+        principal, source = caller
+        allowed = any(p.inputs.get("function") in (fn.name, fn.arn) and p.inputs.get("principal") == principal
+                      and p.inputs.get("action", "lambda:InvokeFunction") in ("lambda:InvokeFunction", "lambda:*")
+                      and fnmatch.fnmatchcase(source, self.resolve(p.inputs.get("sourceArn") or "*"))
+                      for p in self.records.of_type("aws:lambda/permission:Permission"))
+        if not allowed:
+            self.timeline.append(Invocation(
+                function=fn.module, via=via, started=time.time(), duration_ms=0,
+                outcome=f"not invoked: no recorded permission lets {principal} invoke {fn.name} from {source}"))
+            return
+        self.pending.append((fn, event, via))
 
     @contextlib.contextmanager
     def acting_as(self, name: str, *, environment: bool = True) -> Iterator[Function]:
@@ -840,7 +857,8 @@ class World:
         expression = self.client("events").describe_rule(Name=name).get("ScheduleExpression")
         for target in self.client("events").list_targets_by_rule(Rule=name)["Targets"]:
             if ":lambda:" in target["Arn"]:
-                self._enqueue(target["Arn"], event, f"schedule {name} ({expression})")
+                self._enqueue(target["Arn"], event, f"schedule {name} ({expression})",
+                              ("events.amazonaws.com", event["resources"][0]))
         return self.settle()
 
     def rotate(self, secret: str) -> list[Invocation]:
