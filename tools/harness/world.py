@@ -681,6 +681,7 @@ class World:
                 "AWS_SECRET_ACCESS_KEY": "harness", "AWS_SESSION_TOKEN": "harness", "_HANDLER": fn.handler,
             })
             os.environ.update(fn.environment)
+            _fresh_logger(fn.environment.get("POWERTOOLS_SERVICE_NAME", fn.name))
         _clear_handler_caches()
         previous = self.enforcer.acting
         self.enforcer.acting = fn.identity
@@ -1071,6 +1072,17 @@ def _sns_event(subscription: Any, message: str, message_id: str, kwargs: dict[st
                 "UnsubscribeUrl": "EXAMPLE",
                 "TopicArn": subscription.topic.arn, "Subject": kwargs.get("subject")},
     }]}
+
+
+def _fresh_logger(service: str) -> None:
+    """The data plane's one Powertools logger, as a new execution environment of this function would create it:
+    in-process, every handler shares the instance the first import made (its service, keys of the last invocation)."""
+    try:
+        from core.logging import logger
+    except ImportError:
+        return
+    logger.clear_state()
+    logger.append_keys(service=service)
 
 
 def _clear_handler_caches() -> None:
