@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: bootstrap plan test lint typecheck build bench workflows audit docs clean
+.PHONY: bootstrap plan test lint typecheck build bench workflows audit docs demo clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ plan: $(VENV)/.installed
 ## Every test: program records for both stacks, rule set, policy pack, handlers on moto and PostgreSQL, packaging
 test: $(VENV)/.installed
 	$(PY) -m pytest -n 2 -q tests
+
+## The data plane end to end on moto and an embedded PostgreSQL, wired from the dev stack's records (tools/demo.py)
+demo: $(VENV)/.installed
+	$(PY) -m tools.demo
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

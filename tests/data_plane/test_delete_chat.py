@@ -1,9 +1,15 @@
-"""delete_chat: one transaction per soft-deleted chat, idempotent, stale and malformed messages handled visibly."""
+"""delete_chat: one transaction per soft-deleted chat, idempotent, stale and malformed messages handled visibly.
+
+Messages go through the recorded delete-chat queue and its event source mapping (``world``, both stacks).
+"""
 
 from __future__ import annotations
 
 import pytest
-from delete_chat.handler import handler
+
+from tools.harness.world import World
+
+QUEUE = "delete-chat-handler"
 
 
 def _seed_chat(pg, chat_id: str, deleted: bool) -> None:
@@ -32,21 +38,23 @@ def _counts(pg, chat_id: str) -> dict[str, int]:
     return {name: pg.query(sql, arg)[0][0] for name, (sql, arg) in queries.items()}
 
 
-def test_deletes_a_soft_deleted_chat_and_everything_pointing_at_it(database_secret, pg, sqs_event, lambda_context):
+def test_deletes_a_soft_deleted_chat_and_everything_pointing_at_it(world: World, pg):
     _seed_chat(pg, "c1", deleted=True)
     _seed_chat(pg, "c2", deleted=True)
-    event = sqs_event(("c1", {"chat_id": "c1"}))
-    assert handler(event, lambda_context) == {"batchItemFailures": []}
+    world.send_message(QUEUE, "c1", {"chat_id": "c1"})
+    assert world.poll(QUEUE).result == {"batchItemFailures": []}
     assert set(_counts(pg, "c1").values()) == {0}
     assert set(_counts(pg, "c2").values()) == {1}  # other chats untouched
     # Redelivery: the chat is gone, which is success, and nothing else changes.
-    assert handler(event, lambda_context) == {"batchItemFailures": []}
+    world.send_message(QUEUE, "c1", {"chat_id": "c1"})
+    assert world.poll(QUEUE).result == {"batchItemFailures": []}
     assert set(_counts(pg, "c2").values()) == {1}
 
 
-def test_a_chat_that_is_not_soft_deleted_is_kept(database_secret, pg, sqs_event, lambda_context):
+def test_a_chat_that_is_not_soft_deleted_is_kept(world: World, pg):
     _seed_chat(pg, "live", deleted=False)
-    assert handler(sqs_event(("live", {"chat_id": "live"})), lambda_context) == {"batchItemFailures": []}
+    world.send_message(QUEUE, "live", {"chat_id": "live"})
+    assert world.poll(QUEUE).result == {"batchItemFailures": []}
     assert set(_counts(pg, "live").values()) == {1}
 
 
@@ -59,23 +67,25 @@ def test_a_chat_that_is_not_soft_deleted_is_kept(database_secret, pg, sqs_event,
         ('{"chat_id": "c1"', {"chat_id": "bad id\n"}),  # unparseable body, invalid id
     ],
 )
-def test_malformed_messages_are_batch_item_failures(
-    database_secret, pg, sqs_event, lambda_context, caplog, body, attributes
-):
+def test_malformed_messages_are_batch_item_failures(wired_world, pg, caplog, body, attributes):
+    world = wired_world("dev")  # the handler's behaviour; both stacks' wiring is covered by the tests above
     _seed_chat(pg, "c1", deleted=True)
-    event = sqs_event(("c1", {"chat_id": "c1"}), (body, attributes))
-    assert handler(event, lambda_context) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    world.send_message(QUEUE, "c1", {"chat_id": "c1"})
+    bad = world.send_message(QUEUE, body, attributes)
+    run = world.poll(QUEUE)
+    assert run is not None and run.result == {"batchItemFailures": [{"itemIdentifier": bad}]}
     logged = caplog.text
-    assert "batch item failure" in logged and "message m1" in logged  # the reason names the message
+    assert "batch item failure" in logged and f"message {bad}" in logged  # the reason names the message
     assert set(_counts(pg, "c1").values()) == {0}  # the good record in the same batch still succeeded
 
 
-def test_a_database_failure_fails_the_record_not_the_batch(database_secret, pg, sqs_event, lambda_context):
+def test_a_database_failure_fails_the_record_not_the_batch(world: World, pg):
     _seed_chat(pg, "c1", deleted=True)
     pg.query('ALTER TABLE "Pin" RENAME TO "PinMoved"')
     try:
-        result = handler(sqs_event(("c1", {"chat_id": "c1"})), lambda_context)
+        message = world.send_message(QUEUE, "c1", {"chat_id": "c1"})
+        run = world.poll(QUEUE)
     finally:
         pg.query('ALTER TABLE "PinMoved" RENAME TO "Pin"')
-    assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert run is not None and run.result == {"batchItemFailures": [{"itemIdentifier": message}]}
     assert set(_counts(pg, "c1").values()) == {1}  # rolled back: nothing half-deleted

@@ -1,34 +1,51 @@
-"""delete_document: every version and delete marker under the prefix, then the rows; idempotent; failures visible."""
+"""delete_document: every version and delete marker under the prefix, then the rows; idempotent; failures visible.
+
+On the recorded wiring (``world``, both stacks): messages go through the delete-document queue and its mapping, the
+documents bucket and its replica (in the DR region) are the ones the function's environment names.
+"""
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from core import aws as core_aws
 from core import s3 as core_s3
 from core.config import ConfigError
-from delete_document.handler import handler
 
-BUCKET = "doc-storage-test"
+from tools.harness.world import World
+
+QUEUE = "delete-document-handler"
 OWNER = "macro|owner@example.com"
 PREFIX = "macro%7Cowner%40example.com/d1/"
 
 
 @pytest.fixture
-def bucket(make_bucket, monkeypatch):
-    make_bucket(BUCKET, versioned=True)
-    monkeypatch.setenv("DOCUMENT_BUCKET", BUCKET)
-    s3 = boto3.client("s3", region_name="us-east-1")
+def BUCKET(world: World) -> str:  # noqa: N802 - reads as the constant it replaces
+    return world.bucket("documents")
+
+
+def deliver(world: World, body: str, attributes: dict[str, str]) -> tuple[str, dict | None]:
+    """The message id and the handler's response for one message through the recorded queue and mapping."""
+    message = world.send_message(QUEUE, body, attributes)
+    run = world.poll(QUEUE)
+    assert run is not None
+    return message, run.result
+
+
+@pytest.fixture
+def bucket(world: World, BUCKET: str):  # noqa: N803
+    # The extractor's rule also sees these uploads; only the objects matter here.
+    s3 = world.s3
     for body in (b"v1", b"v2", b"v3"):  # three versions of one object
         s3.put_object(Bucket=BUCKET, Key=PREFIX + "1.pdf", Body=body)
     s3.put_object(Bucket=BUCKET, Key=PREFIX + "converted.pdf", Body=b"c")
     s3.delete_object(Bucket=BUCKET, Key=PREFIX + "converted.pdf")  # leaves a delete marker and a version
     s3.put_object(Bucket=BUCKET, Key="macro%7Cowner%40example.com/d10/1.pdf", Body=b"other document")
     s3.put_object(Bucket=BUCKET, Key="someone-else/d1/1.pdf", Body=b"other owner")
+    world.pending.clear()
     return s3
 
 
-def _versions(s3, prefix: str, bucket: str = BUCKET) -> int:
+def _versions(s3, prefix: str, bucket: str) -> int:
     page = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
     return len(page.get("Versions", [])) + len(page.get("DeleteMarkers", []))
 
@@ -60,30 +77,28 @@ def _rows(pg, doc_id: str) -> int:
 
 
 def test_deletes_every_version_and_marker_then_rows(
-    database_secret, pg, bucket, sqs_event, lambda_context, monkeypatch
+    world, BUCKET, pg, bucket, monkeypatch
 ):
     monkeypatch.setattr(core_s3, "DELETE_BATCH", 2)  # force several DeleteObjects batches
     _seed_rows(pg, "d1")
-    assert _versions(bucket, PREFIX) == 5
-    event = sqs_event(("d1", {"document_id": "d1"}))
-    assert handler(event, lambda_context) == {"batchItemFailures": []}
-    assert _versions(bucket, PREFIX) == 0
+    assert _versions(bucket, PREFIX, BUCKET) == 5
+    assert deliver(world, "d1", {"document_id": "d1"})[1] == {"batchItemFailures": []}
+    assert _versions(bucket, PREFIX, BUCKET) == 0
     assert _rows(pg, "d1") == 0
-    assert _versions(bucket, "macro%7Cowner%40example.com/d10/") == 1  # prefix ends at the slash
-    assert _versions(bucket, "someone-else/") == 1
-    assert handler(event, lambda_context) == {"batchItemFailures": []}  # redelivery: nothing left, success
+    assert _versions(bucket, "macro%7Cowner%40example.com/d10/", BUCKET) == 1  # prefix ends at the slash
+    assert _versions(bucket, "someone-else/", BUCKET) == 1
+    assert deliver(world, "d1", {"document_id": "d1"})[1] == {"batchItemFailures": []}  # redelivery: nothing left
 
 
-def test_user_path_deletes_objects_when_rows_are_already_gone(database_secret, pg, bucket, sqs_event, lambda_context):
-    event = sqs_event(("d1", {"document_id": "d1", "user_id": OWNER}))
-    assert handler(event, lambda_context) == {"batchItemFailures": []}
-    assert _versions(bucket, PREFIX) == 0
+def test_user_path_deletes_objects_when_rows_are_already_gone(world, BUCKET, pg, bucket):
+    assert deliver(world, "d1", {"document_id": "d1", "user_id": OWNER})[1] == {"batchItemFailures": []}
+    assert _versions(bucket, PREFIX, BUCKET) == 0
 
 
-def test_live_document_is_kept(database_secret, pg, bucket, sqs_event, lambda_context):
+def test_live_document_is_kept(world, BUCKET, pg, bucket):
     _seed_rows(pg, "d1", deleted=False)
-    assert handler(sqs_event(("d1", {"document_id": "d1"})), lambda_context) == {"batchItemFailures": []}
-    assert _versions(bucket, PREFIX) == 5
+    assert deliver(world, "d1", {"document_id": "d1"})[1] == {"batchItemFailures": []}
+    assert _versions(bucket, PREFIX, BUCKET) == 5
     assert _rows(pg, "d1") == 4
 
 
@@ -96,15 +111,16 @@ def test_live_document_is_kept(database_secret, pg, bucket, sqs_event, lambda_co
         ("d1", {"document_id": "d1", "user_id": "x"}),
     ],
 )
-def test_bad_messages_fail_and_delete_nothing(database_secret, pg, bucket, sqs_event, lambda_context, body, attributes):
+def test_bad_messages_fail_and_delete_nothing(world, BUCKET, pg, bucket, body, attributes):
     _seed_rows(pg, "d1")
-    assert handler(sqs_event((body, attributes)), lambda_context) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
-    assert _versions(bucket, PREFIX) == 5
+    message, result = deliver(world, body or "-", attributes)
+    assert result == {"batchItemFailures": [{"itemIdentifier": message}]}
+    assert _versions(bucket, PREFIX, BUCKET) == 5
     assert _rows(pg, "d1") == 4
 
 
 def test_s3_errors_fail_the_record_and_keep_the_rows(
-    database_secret, pg, bucket, sqs_event, lambda_context, monkeypatch
+    world, BUCKET, pg, bucket, monkeypatch
 ):
     _seed_rows(pg, "d1")
     real = core_aws.client("s3")
@@ -126,30 +142,34 @@ def test_s3_errors_fail_the_record_and_keep_the_rows(
 
     original = core_aws.client
     monkeypatch.setattr(core_aws, "client", lambda name: FailingS3() if name == "s3" else original(name))
-    event = sqs_event(("d1", {"document_id": "d1"}))
-    assert handler(event, lambda_context) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    message, result = deliver(world, "d1", {"document_id": "d1"})
+    assert result == {"batchItemFailures": [{"itemIdentifier": message}]}
     assert _rows(pg, "d1") == 4  # rows stay so the redelivery knows the owner and finishes the job
-    assert _versions(bucket, PREFIX) == 1
+    assert _versions(bucket, PREFIX, BUCKET) == 1
     failing["on"] = False
-    assert handler(event, lambda_context) == {"batchItemFailures": []}
-    assert (_versions(bucket, PREFIX), _rows(pg, "d1")) == (0, 0)
-
-
-REPLICA = "doc-storage-replica-test"
-REPLICA_REGION = "us-west-2"
+    assert deliver(world, "d1", {"document_id": "d1"})[1] == {"batchItemFailures": []}
+    assert (_versions(bucket, PREFIX, BUCKET), _rows(pg, "d1")) == (0, 0)
 
 
 @pytest.fixture
-def replica(bucket, monkeypatch):
+def REPLICA(world: World) -> str:  # noqa: N802
+    return world.env("delete_document")["REPLICA_BUCKET"]
+
+
+@pytest.fixture
+def REPLICA_REGION(world: World) -> str:  # noqa: N802
+    return world.env("delete_document")["REPLICA_REGION"]
+
+
+@pytest.fixture
+def replica(world, BUCKET, REPLICA, REPLICA_REGION, bucket, monkeypatch):  # noqa: N803
     """A versioned bucket in another region holding what replication copied: every source version and marker.
 
     moto stores a replication configuration but copies nothing, so the copies are written here. Returns a client for
     the replica's region; the env vars are left to each test. Records the regions the handler asked clients for.
     """
     core_s3.regional_client.cache_clear()
-    s3 = boto3.client("s3", region_name=REPLICA_REGION)
-    s3.create_bucket(Bucket=REPLICA, CreateBucketConfiguration={"LocationConstraint": REPLICA_REGION})
-    s3.put_bucket_versioning(Bucket=REPLICA, VersioningConfiguration={"Status": "Enabled"})
+    s3 = world.client("s3", REPLICA_REGION)  # the recorded replica bucket, versioned by its recorded versioning
     listed = bucket.list_object_versions(Bucket=BUCKET)
     for version in sorted(listed["Versions"], key=lambda v: v["LastModified"]):
         body = bucket.get_object(Bucket=BUCKET, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
@@ -166,26 +186,21 @@ def replica(bucket, monkeypatch):
 
 
 def test_replica_is_purged_under_the_prefix_too(
-    database_secret, pg, bucket, replica, sqs_event, lambda_context, monkeypatch
+    world, BUCKET, REPLICA, REPLICA_REGION, pg, bucket, replica, monkeypatch
 ):
-    monkeypatch.setenv("REPLICA_BUCKET", REPLICA)
-    monkeypatch.setenv("REPLICA_REGION", REPLICA_REGION)
     _seed_rows(pg, "d1")
-    event = sqs_event(("d1", {"document_id": "d1"}))
-    assert handler(event, lambda_context) == {"batchItemFailures": []}
-    assert (_versions(bucket, PREFIX), _versions(replica, PREFIX, REPLICA), _rows(pg, "d1")) == (0, 0, 0)
+    assert deliver(world, "d1", {"document_id": "d1"})[1] == {"batchItemFailures": []}
+    assert (_versions(bucket, PREFIX, BUCKET), _versions(replica, PREFIX, REPLICA), _rows(pg, "d1")) == (0, 0, 0)
     assert set(replica.regions) == {REPLICA_REGION}  # the replica is addressed in its own region
     assert _versions(replica, "macro%7Cowner%40example.com/d10/", REPLICA) == 1
     assert _versions(replica, "someone-else/", REPLICA) == 1
-    assert handler(event, lambda_context) == {"batchItemFailures": []}  # redelivery: a no-op
-    assert (_versions(bucket, "macro"), _versions(replica, "macro", REPLICA)) == (1, 1)
+    assert deliver(world, "d1", {"document_id": "d1"})[1] == {"batchItemFailures": []}  # redelivery: a no-op
+    assert (_versions(bucket, "macro", BUCKET), _versions(replica, "macro", REPLICA)) == (1, 1)
 
 
 def test_replica_error_fails_the_record_and_a_redelivery_completes(
-    database_secret, pg, bucket, replica, sqs_event, lambda_context, monkeypatch
+    world, BUCKET, REPLICA, REPLICA_REGION, pg, bucket, replica, monkeypatch
 ):
-    monkeypatch.setenv("REPLICA_BUCKET", REPLICA)
-    monkeypatch.setenv("REPLICA_REGION", REPLICA_REGION)
     _seed_rows(pg, "d1")
     failing = {"on": True}
 
@@ -204,31 +219,33 @@ def test_replica_error_fails_the_record_and_a_redelivery_completes(
             return {"Errors": [{"Key": first["Key"], "VersionId": first["VersionId"], "Code": "AccessDenied"}]}
 
     monkeypatch.setattr(core_s3, "regional_client", lambda region: FailingReplica())
-    event = sqs_event(("d1", {"document_id": "d1"}))
-    assert handler(event, lambda_context) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
-    assert _versions(bucket, PREFIX) == 0  # source first: the application's copy is gone already
+    message, result = deliver(world, "d1", {"document_id": "d1"})
+    assert result == {"batchItemFailures": [{"itemIdentifier": message}]}
+    assert _versions(bucket, PREFIX, BUCKET) == 0  # source first: the application's copy is gone already
     assert _versions(replica, PREFIX, REPLICA) == 1
     assert _rows(pg, "d1") == 4  # rows stay so the redelivery knows the owner
     failing["on"] = False
-    assert handler(event, lambda_context) == {"batchItemFailures": []}
-    assert (_versions(bucket, PREFIX), _versions(replica, PREFIX, REPLICA), _rows(pg, "d1")) == (0, 0, 0)
+    assert deliver(world, "d1", {"document_id": "d1"})[1] == {"batchItemFailures": []}
+    assert (_versions(bucket, PREFIX, BUCKET), _versions(replica, PREFIX, REPLICA), _rows(pg, "d1")) == (0, 0, 0)
 
 
 def test_without_replica_variables_the_replica_is_untouched(
-    database_secret, pg, bucket, replica, sqs_event, lambda_context
+    world, BUCKET, REPLICA, pg, bucket, replica
 ):
+    environment = world.function("delete_document").environment
+    del environment["REPLICA_BUCKET"], environment["REPLICA_REGION"]  # a stack without replication
     _seed_rows(pg, "d1")
-    assert handler(sqs_event(("d1", {"document_id": "d1"})), lambda_context) == {"batchItemFailures": []}
-    assert (_versions(bucket, PREFIX), _rows(pg, "d1")) == (0, 0)
+    assert deliver(world, "d1", {"document_id": "d1"})[1] == {"batchItemFailures": []}
+    assert (_versions(bucket, PREFIX, BUCKET), _rows(pg, "d1")) == (0, 0)
     assert _versions(replica, PREFIX, REPLICA) == 5
     assert replica.regions == []
 
 
 @pytest.mark.parametrize("name", ["REPLICA_BUCKET", "REPLICA_REGION"])
-def test_half_a_replica_configuration_is_an_error_naming_the_missing_variable(
-    database_secret, bucket, sqs_event, lambda_context, monkeypatch, name
-):
-    monkeypatch.setenv(name, "x")
+def test_half_a_replica_configuration_is_an_error_naming_the_missing_variable(world: World, bucket, name):
+    environment = world.function("delete_document").environment
     other = "REPLICA_REGION" if name == "REPLICA_BUCKET" else "REPLICA_BUCKET"
-    with pytest.raises(ConfigError, match=other):
-        handler(sqs_event(("d1", {"document_id": "d1"})), lambda_context)
+    del environment[other]
+    world.send_message(QUEUE, "d1", {"document_id": "d1"})
+    run = world.poll(QUEUE)
+    assert run is not None and isinstance(run.error, ConfigError) and other in str(run.error)

@@ -1,48 +1,35 @@
-"""A poison message on a real (moto) queue with the program's redrive settings ends in the DLQ, not in a log line.
+"""A poison message on the recorded delete-chat queue ends in the recorded DLQ, not in a log line (both stacks).
 
-The loop plays Lambda's SQS event source with ReportBatchItemFailures: receive, invoke, delete only the records not
-reported as failed. The poison record is reported failed on every receive, so after maxReceiveCount receives
-(``DEFAULT_MAX_RECEIVE_COUNT`` from the program's queue component) SQS moves it to the DLQ; the valid message in
-the same batches is consumed once.
+The world's event source mapping plays Lambda's SQS poller with the recorded batch size and ReportBatchItemFailures:
+receive, invoke, delete only the records not reported as failed. The poison record is reported failed on every
+receive, so after the recorded maxReceiveCount receives moto's SQS moves it to the recorded DLQ, whose recorded
+alarm then fires; the valid message in the same batches is consumed once.
 """
 
 from __future__ import annotations
 
-import boto3
-from delete_chat.handler import handler
+import json
 
-from components.queue_with_dlq import DEFAULT_MAX_RECEIVE_COUNT
+from tools.harness.world import World
 
 
-def test_poison_message_lands_in_the_dlq_after_max_receives(
-    database_secret, pg, make_queue, receive_sqs_event, lambda_context
-):
+def max_receive_count(world: World, queue: str) -> int:
+    attributes = world.sqs.get_queue_attributes(QueueUrl=world.queue_url(queue), AttributeNames=["RedrivePolicy"])
+    return int(json.loads(attributes["Attributes"]["RedrivePolicy"])["maxReceiveCount"])
+
+
+def test_poison_message_lands_in_the_dlq_after_max_receives(world: World, pg):
     pg.query('INSERT INTO "Chat" (id, "userId", "deletedAt") VALUES (%s, %s, now())', "c1", "u")
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    queue = make_queue(
-        "delete-chat-handler", max_receive=DEFAULT_MAX_RECEIVE_COUNT, visibility=0
-    )  # 0: failed records reappear at once
-    sqs.send_message(
-        QueueUrl=queue, MessageBody="c1", MessageAttributes={"chat_id": {"DataType": "String", "StringValue": "c1"}}
-    )
-    sqs.send_message(QueueUrl=queue, MessageBody="poison")  # no chat_id attribute: can never succeed
+    world.send_message("delete-chat-handler", "c1", {"chat_id": "c1"})
+    world.send_message("delete-chat-handler", "poison")  # no chat_id attribute: can never succeed
+    runs = world.settle()
 
-    invocations, failures = 0, []
-    for _ in range(2 * DEFAULT_MAX_RECEIVE_COUNT):
-        event = receive_sqs_event(queue)
-        if not event["Records"]:
-            break
-        invocations += 1
-        failed = {f["itemIdentifier"] for f in handler(event, lambda_context)["batchItemFailures"]}
-        failures.extend(failed)
-        for record in event["Records"]:
-            if record["messageId"] not in failed:
-                sqs.delete_message(QueueUrl=queue, ReceiptHandle=record["receiptHandle"])
-
-    assert (
-        len(failures) == DEFAULT_MAX_RECEIVE_COUNT and len(set(failures)) == 1
-    )  # the poison message, once per receive
+    receives = max_receive_count(world, "delete-chat-handler")
+    failures = [f["itemIdentifier"] for run in runs for f in run.result["batchItemFailures"]]
+    assert len(failures) == receives and len(set(failures)) == 1  # the poison message, once per receive
+    assert len(runs) == receives and all(run.function == "delete_chat" for run in runs)
     assert pg.query('SELECT count(*) FROM "Chat"') == [[0]]  # the valid message was processed
-    dead = sqs.receive_message(QueueUrl=queue.dlq_url, MaxNumberOfMessages=10)["Messages"]
+    dead = world.messages(world.dlq_url("delete-chat-handler"), delete=False)
     assert [m["Body"] for m in dead] == ["poison"]
-    assert invocations == DEFAULT_MAX_RECEIVE_COUNT
+    dlq_name = world.dlq_url("delete-chat-handler").rsplit("/", 1)[1]
+    assert [a.queue for a in world.alarms_firing()] == [dlq_name]  # the DLQ's alarm, and no other, would page

@@ -1,0 +1,58 @@
+"""The harness itself: every reference in a function's recorded environment resolves to a resource the world built
+from the same records; events no recorded trigger delivers are refused; the recorded bucket policy's TLS-only deny
+applies to a handler's call over plain HTTP."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tools.harness.world import UnwiredEvent, World
+
+
+def test_every_reference_in_a_functions_environment_exists(world: World):
+    sqs, s3 = world.sqs, world.s3
+    buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    tables = set(world.client("dynamodb").list_tables()["TableNames"])
+    secrets = {s["ARN"] for s in world.client("secretsmanager").list_secrets()["SecretList"]}
+    checked = 0
+    for function in world.functions.values():
+        for name, value in function.environment.items():
+            if value.startswith("https://sqs."):
+                sqs.get_queue_attributes(QueueUrl=value, AttributeNames=["QueueArn"])  # raises if it does not exist
+            elif value.startswith("arn:aws:secretsmanager:"):
+                assert value in secrets, f"{function.name} {name}"
+            elif name.endswith("_BUCKET"):
+                assert value in buckets, f"{function.name} {name}"
+            elif name.endswith("_TABLE"):
+                assert value in tables, f"{function.name} {name}"
+            else:
+                continue
+            checked += 1
+    assert checked >= 15
+
+
+def test_an_event_no_trigger_delivers_is_refused(world: World):
+    foreign_queue = f"arn:aws:sqs:us-east-1:123456789012:{world.queue_url('search-event').rsplit('/', 1)[1]}"
+    with pytest.raises(UnwiredEvent, match="no event source mapping"):
+        world.invoke("delete_chat", {"Records": [{"eventSource": "aws:sqs", "eventSourceARN": foreign_queue}]})
+    scheduled = {"detail-type": "Scheduled Event", "source": "aws.events", "resources": ["arn:aws:events:x"]}
+    with pytest.raises(UnwiredEvent, match="no recorded EventBridge rule"):
+        world.invoke("user_link_cleanup", scheduled)
+    with pytest.raises(UnwiredEvent):
+        world.invoke("email_suppression", {"Records": [{"EventSource": "aws:sns", "Sns": {
+            "TopicArn": world.topic_arn("on-call")}}]})
+
+
+def test_a_call_over_plain_http_is_denied_by_the_bucket_policy(world: World):
+    bucket = world.bucket("documents")
+    world.s3.put_object(Bucket=bucket, Key="u/d/1.txt", Body=b"x")
+    with world.acting_as("text_extractor"):
+        secure = boto3.client("s3", region_name="us-east-1")
+        assert secure.get_object(Bucket=bucket, Key="u/d/1.txt")["Body"].read() == b"x"
+        plain = boto3.client("s3", region_name="us-east-1", endpoint_url="http://s3.amazonaws.com")
+        with pytest.raises(ClientError, match="AccessDenied"):
+            plain.get_object(Bucket=bucket, Key="u/d/1.txt")
+    [denied] = world.denied_calls()
+    assert denied.denied is not None and denied.denied.action == "s3:GetObject"
