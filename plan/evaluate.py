@@ -14,6 +14,7 @@ import re
 import runpy
 import sys
 import threading
+from contextlib import nullcontext
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra import artifacts
 from infra.records import ResourceRecord, StackRecords
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,13 +57,18 @@ def read_stack_config(stack: str, root: Path = ROOT) -> tuple[str, dict[str, str
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():
-        full = key if ":" in key else f"{project}:{key}"
+        full, text = _engine_entry(project, key, value)
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[full] = SECRET_PLACEHOLDER.format(key=full)
             secret_keys.append(full)
         else:
-            config[full] = value if isinstance(value, str) else json.dumps(value)
+            config[full] = text
     return project, config, secret_keys
+
+
+def _engine_entry(project: str, key: str, value: Any) -> tuple[str, str]:
+    """A config entry as the engine passes it: ``project:key`` (unless namespaced), non-strings as JSON."""
+    return key if ":" in key else f"{project}:{key}", value if isinstance(value, str) else json.dumps(value)
 
 
 # ARNs in each service's real shape, so policies and references built from them look like AWS's.
@@ -219,8 +226,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def evaluate_program(stack: str, config: dict[str, str], secret_keys: list[str], *, project: str = "macro-infra",
-                     program: Path = ROOT / "__main__.py", mocks: PlatformMocks | None = None) -> StackRecords:
-    """Run the program once for ``stack`` with ``config`` (engine-style ``project:key`` strings) and record it."""
+                     program: Path = ROOT / "__main__.py", mocks: PlatformMocks | None = None,
+                     offline: bool = True) -> StackRecords:
+    """Run the program once for ``stack`` with ``config`` (engine-style ``project:key`` strings) and record it.
+
+    ``offline`` tells the program it runs as the offline plan (``infra.artifacts.offline_evaluation``), so it does not
+    require what only a real run reads (the Lambda artifacts); ``offline=False`` runs it as ``pulumi preview``/``up``
+    would, still under mocks."""
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config, secret_keys)
     mocks = mocks or PlatformMocks()
@@ -237,7 +249,8 @@ def evaluate_program(stack: str, config: dict[str, str], secret_keys: list[str],
     if stack_trace is not None:
         pulumi_resource._get_stack_trace = source_pb2.StackTrace
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        with artifacts.offline_evaluation() if offline else nullcontext():
+            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
         root = settings.get_root_resource()
         if root is not None:
             # The mock engine finishes the stack only on shutdown; collect exports explicitly.
@@ -259,3 +272,13 @@ def evaluate_stack(stack: str) -> StackRecords:
     """Evaluate ``Pulumi.<stack>.yaml`` once per process."""
     project, config, secret_keys = read_stack_config(stack)
     return evaluate_program(stack, config, secret_keys, project=project)
+
+
+def evaluate_project(directory: Path, stack: str, config: dict[str, Any] | None = None, *,
+                     mocks: PlatformMocks | None = None) -> StackRecords:
+    """Evaluate another Pulumi project of this repository (its ``Pulumi.yaml`` and ``__main__.py``, e.g.
+    ``bootstrap/``) under the same mocks. ``config`` stands in for ``pulumi config set``: keys without a namespace
+    belong to the project, values that are not strings are passed as JSON, as the engine does."""
+    project = yaml.safe_load((directory / "Pulumi.yaml").read_text())["name"]
+    engine_config = dict(_engine_entry(project, key, value) for key, value in (config or {}).items())
+    return evaluate_program(stack, engine_config, [], project=project, program=directory / "__main__.py", mocks=mocks)
