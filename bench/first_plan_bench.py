@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -34,12 +35,17 @@ from plan_bench import SUBMODULES  # noqa: E402
 
 FLOOR = """
 import time
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 import pulumi, pulumi_aws, pulumi_random
 for name in {submodules!r}:
     getattr(getattr(pulumi_aws, name), "__loaded__", None)
-print(time.perf_counter() - started)
+print(time.perf_counter() - started, time.process_time() - cpu)
 """
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
@@ -48,28 +54,29 @@ class Clone:
     ref: str
     path: Path
     commit: str = ""
-    timings: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
-    """measurement → [(seconds, 1-minute load average when it started)]"""
+    timings: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
+    """measurement → [(wall seconds, CPU seconds of the processes it ran, 1-minute load average when it started)]"""
 
     def time(self, what: str, command: list[str]) -> float:
         load = os.getloadavg()[0]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), children_cpu()
         done = subprocess.run(command, cwd=self.path, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, children_cpu() - cpu
         if done.returncode not in (0, 1):  # make plan exits 1 on a rule violation: still a printed plan
             sys.exit(f"{self.label}: {' '.join(command)} failed ({done.returncode}):\n{done.stdout[-2000:]}"
                      f"{done.stderr[-2000:]}")
-        self.timings.setdefault(what, []).append((seconds, load))
-        print(f"  {self.label:8s} {what:22s} {seconds:6.1f} s  (load {load:.1f})", flush=True)
+        self.timings.setdefault(what, []).append((seconds, cpu, load))
+        print(f"  {self.label:8s} {what:22s} {seconds:6.1f} s  cpu {cpu:6.1f} s  (load {load:.1f})", flush=True)
         return seconds
 
     def floor(self) -> None:
         load = os.getloadavg()[0]
         out = subprocess.run([str(self.path / ".venv/bin/python"), "-c", FLOOR.format(submodules=SUBMODULES)],
                              cwd=self.path, check=True, capture_output=True, text=True)
-        seconds = float(out.stdout.strip())
-        self.timings.setdefault("import floor", []).append((seconds, load))
-        print(f"  {self.label:8s} {'import floor':22s} {seconds:6.2f} s  (load {load:.1f})", flush=True)
+        seconds, cpu = (float(x) for x in out.stdout.split())
+        self.timings.setdefault("import floor", []).append((seconds, cpu, load))
+        print(f"  {self.label:8s} {'import floor':22s} {seconds:6.2f} s  cpu {cpu:6.2f} s  (load {load:.1f})",
+              flush=True)
 
 
 def clone(label: str, ref: str, into: Path) -> Clone:
@@ -124,12 +131,14 @@ def render(clones: list[Clone], opts: argparse.Namespace) -> str:
         "# From a fresh clone to the first plan",
         "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `bench/first_plan_bench.py` on the project "
-        f"machine ({os.cpu_count()} cores shared with other work; the 1-minute load average is given per run), Python "
-        f"{sys.version.split()[0]}, PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}. "
-        "Each ref is a `git clone` into a temporary folder (no `.venv`, no `dist/`); uv's download cache was warm "
-        "(the wheels were already downloaded once on this machine), so no network time is included.",
+        f"machine ({os.cpu_count()} cores shared with other work), Python {sys.version.split()[0]}, "
+        f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}. Each ref is a `git clone` into a "
+        "temporary folder (no `.venv`, no `dist/`); uv's download cache was warm (the wheels were already downloaded "
+        "once on this machine), so no network time is included. Each cell: wall seconds / CPU seconds of the "
+        "processes run (user + system, all cores) / the 1-minute load average when the run started; medians when "
+        "there are several runs. Wall time grows with the load other work puts on the 2 cores; CPU time much less.",
         "",
-        "| measurement | " + " | ".join(f"{c.label} (`{c.commit}`) s" for c in clones) + " |",
+        "| measurement | " + " | ".join(f"{c.label} (`{c.commit}`)" for c in clones) + " |",
         "|---|" + "---:|" * len(clones),
     ]
     for what in whats:
@@ -139,16 +148,13 @@ def render(clones: list[Clone], opts: argparse.Namespace) -> str:
             if not runs:
                 cells.append("—")
                 continue
-            secs = [s for s, _ in runs]
-            loads = ", ".join(f"{load:.1f}" for _, load in runs)
-            shown = f"{statistics.median(secs):.1f}" if len(secs) == 1 or what != "import floor" else \
-                f"{statistics.median(secs):.2f}"
-            if len(secs) > 1:
-                shown += f" (median of {len(secs)}: {', '.join(f'{s:.1f}' for s in secs)})"
-            cells.append(f"{shown}; load {loads}")
+            wall, cpu, load = (statistics.median(r[i] for r in runs) for i in range(3))
+            digits = 2 if what == "import floor" else 1
+            cells.append(f"{wall:.{digits}f} s / {cpu:.{digits}f} s cpu / load {load:.1f}"
+                         + (f" (n={len(runs)})" if len(runs) > 1 else ""))
         lines.append(f"| {what} | " + " | ".join(cells) + " |")
-    lines += ["", "`make plan` = the dev stack's plan with its diff against prod (two evaluations) and the rule set.",
-              f"Warm runs: {opts.runs} per ref, interleaved between refs.", ""]
+    lines += ["", "`make plan` = the dev stack's plan with its diff against prod (two evaluations) and the rule set; "
+              "`make test` = the whole suite with 2 workers. Warm runs are interleaved between refs.", ""]
     return "\n".join(lines)
 
 

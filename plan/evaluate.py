@@ -86,6 +86,8 @@ ARN_TEMPLATES: dict[str, str] = {
     "aws:ecs/cluster:Cluster": "arn:aws:ecs:{region}:{account}:cluster/{name}",
     "aws:sns/topic:Topic": "arn:aws:sns:{region}:{account}:{name}",
     "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
+    "aws:kms/alias:Alias": "arn:aws:kms:{region}:{account}:{name}",
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "arn:aws:iam::{account}:oidc-provider/{name}",
 }
 # Other computed outputs the program reads (endpoints, URLs, ids).
 COMPUTED_OUTPUTS: dict[str, dict[str, str]] = {
@@ -164,6 +166,8 @@ class PlatformMocks(pulumi_mocks.Mocks):
 
 
 def _physical_name(args: pulumi_mocks.MockResourceArgs) -> str:
+    if args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":  # named by its issuer's host
+        return str(args.inputs.get("url", args.name)).removeprefix("https://")
     for key in ("name", "bucket", "domainName", "identifier", "replicationGroupId", "functionName", "clusterName"):
         value = args.inputs.get(key)
         if isinstance(value, str) and value:
@@ -279,6 +283,7 @@ def evaluate_project(directory: Path, stack: str, config: dict[str, Any] | None 
     """Evaluate another Pulumi project of this repository (its ``Pulumi.yaml`` and ``__main__.py``, e.g.
     ``bootstrap/``) under the same mocks. ``config`` stands in for ``pulumi config set``: keys without a namespace
     belong to the project, values that are not strings are passed as JSON, as the engine does."""
+    directory = directory.resolve()
     project = yaml.safe_load((directory / "Pulumi.yaml").read_text())["name"]
     engine_config = dict(_engine_entry(project, key, value) for key, value in (config or {}).items())
     return evaluate_program(stack, engine_config, [], project=project, program=directory / "__main__.py", mocks=mocks)
