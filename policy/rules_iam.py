@@ -179,7 +179,8 @@ def github_oidc_trust(r: ResourceRecord, stack: str) -> Iterator[str]:
             continue
         if actions(s) != ["sts:AssumeRoleWithWebIdentity"]:
             yield f"statement {s.get('Sid', '?')} allows {actions(s)} (only sts:AssumeRoleWithWebIdentity)"
-        cond = s.get("Condition") if isinstance(s.get("Condition"), dict) else {}
+        raw = s.get("Condition")
+        cond: dict = raw if isinstance(raw, dict) else {}
         exact = cond.get("StringEquals") or {}
         if as_list(exact.get(f"{GITHUB_OIDC_HOST}:aud")) != ["sts.amazonaws.com"]:
             yield "does not require the audience sts.amazonaws.com"
