@@ -64,7 +64,7 @@ def ci_role(name: str, subjects: list[str]) -> aws.iam.Role:
 
 preview_role = ci_role("ci-preview", ci_access.preview_subjects(repository))
 aws.iam.RolePolicy("ci-preview-policy", name="macro-infra-ci-preview", role=preview_role.id,
-                   policy=iam.document(ci_access.preview_statements(state.bucket.arn, key.arn, account_id)))
+                   policy=iam.document(ci_access.preview_statements(state.bucket.arn, key.arn)))
 deploy_role = ci_role("ci-deploy", ci_access.deploy_subjects(repository))
 aws.iam.RolePolicy("ci-deploy-policy", name="macro-infra-ci-deploy", role=deploy_role.id,
                    policy=iam.document(ci_access.deploy_statements(

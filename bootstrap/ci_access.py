@@ -123,24 +123,19 @@ def state_statements(bucket_arn: Any, key_arn: Any) -> list[dict[str, Any]]:
     ]
 
 
-def preview_statements(bucket_arn: Any, key_arn: Any, account_id: Any) -> list[dict[str, Any]]:
+def preview_statements(bucket_arn: Any, key_arn: Any) -> list[dict[str, Any]]:
     """The backend, the secrets key, and the program's lookups; nothing that reads data or changes a resource."""
+    # ec2:DescribeAvailabilityZones and iam:ListRoles have no resource types: AWS matches them only on "*".
     reads = sorted({a for actions in PREVIEW_READS.values() for a in actions})
-    star = [a for a in reads if a.startswith("ec2:")]  # no resource-level permissions for EC2 Describe*
-    scoped = [a for a in reads if a not in star]
-    return [
-        *state_statements(bucket_arn, key_arn),
-        {"Sid": "ProgramLookups", "Effect": "Allow", "Action": star, "Resource": "*"},
-        {"Sid": "ProgramRoleLookups", "Effect": "Allow", "Action": scoped,
-         "Resource": [_join("arn:aws:iam::", account_id, ":role/*")]},
-    ]
+    return [*state_statements(bucket_arn, key_arn),
+            {"Sid": "ProgramLookups", "Effect": "Allow", "Action": reads, "Resource": "*"}]
 
 
 def deploy_statements(bucket_arn: Any, key_arn: Any, account_id: Any, regions: list[str],
                       protected_roles: list[Any], oidc_provider_arn: Any, key_alias_arn: Any) -> list[dict[str, Any]]:
     """Everything the platform is made of, in its regions only, and nothing that could undo this bootstrap."""
     return [
-        *preview_statements(bucket_arn, key_arn, account_id),
+        *preview_statements(bucket_arn, key_arn),
         {"Sid": "PlatformServices", "Effect": "Allow", "Action": [f"{s}:*" for s in deploy_services()],
          "Resource": "*", "Condition": {"StringEquals": {"aws:RequestedRegion": regions}}},
         {"Sid": "PlatformRolesAndPolicies", "Effect": "Allow", "Action": list(IAM_ACTIONS),

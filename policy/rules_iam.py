@@ -49,8 +49,9 @@ STAR_RESOURCE_ALLOWLIST = {
     "cloudwatch:PutMetricData",
     # Secrets Manager rotation functions generate passwords with GetRandomPassword, which has no resource type.
     "secretsmanager:GetRandomPassword",
-    # The CI preview role answers the program's aws.get_availability_zones(); EC2 Describe* has no resource type.
-    "ec2:DescribeAvailabilityZones",
+    # The CI preview role answers the program's lookups: aws.get_availability_zones() and aws.iam.get_roles();
+    # neither action has a resource type.
+    "ec2:DescribeAvailabilityZones", "iam:ListRoles",
 }
 
 # Managed policies that grant far more than a function needs. AWSLambdaRole = lambda:InvokeFunction on "*".

@@ -193,7 +193,7 @@ def test_the_preview_role_reads_and_writes_only_state_and_secrets(boot: StackRec
     assert allowed == {
         "ListState": ["s3:ListBucket"], "ReadWriteState": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
         "UseSecretsKey": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
-        "ProgramLookups": ["ec2:DescribeAvailabilityZones"], "ProgramRoleLookups": ["iam:ListRoles"]}
+        "ProgramLookups": ["ec2:DescribeAvailabilityZones", "iam:ListRoles"]}
     statements = {s["Sid"]: s for s in doc(boot.named("ci-preview-policy"), "policy")["Statement"]}
     bucket = one(boot, "aws:s3/bucket:Bucket").outputs["arn"]
     assert statements["ReadWriteState"]["Resource"] == [f"{bucket}/.pulumi/*"]
