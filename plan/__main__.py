@@ -180,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     elapsed = time.perf_counter() - started
 
-    print(f"Offline plan for stack {opts.stack} (Pulumi mocks; no AWS account, CLI or network used)")
-    print("\n".join(artifact_report()) + "\n")
+    header = f"Offline plan for stack {opts.stack} (Pulumi mocks; no AWS account, CLI or network used)"
+    print("\n".join([header, *artifact_report()]) + "\n")
     print("\n".join(tree(records)))
     counts = type_counts(records)
     print(f"\nResources: {sum(counts.values())} cloud resources, "
