@@ -7,7 +7,8 @@ once; the clone has no ``.venv`` and no ``dist/``), then in that clone, with thi
 - ``make plan`` on the fresh clone (virtualenv + install + the dev plan with its prod diff), then warm ``make plan``;
 - the import floor: a fresh interpreter importing pulumi, pulumi_aws, pulumi_random and the pulumi_aws submodules the
   program uses (``plan_bench.SUBMODULES``), with that clone's virtualenv;
-- the first ``make test`` after the plan, then warm ``make test``.
+- the first ``make test`` after the plan, then warm ``make test``, on the test files every ref has (``PYTEST_ADDOPTS``
+  ignores the others), so added tests do not pass for a slower suite.
 
 Refs are measured interleaved (all refs' fresh runs, then all refs' warm runs) so machine load falls on each alike;
 the load average is printed next to every run because the machine's 2 cores are shared.
@@ -57,10 +58,16 @@ class Clone:
     timings: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
     """measurement → [(wall seconds, CPU seconds of the processes it ran, 1-minute load average when it started)]"""
 
+    pytest_ignores: list[str] = field(default_factory=list)
+    """Test files only this ref has: ignored by ``make test`` so every ref runs the same tests."""
+
     def time(self, what: str, command: list[str]) -> float:
         load = os.getloadavg()[0]
         started, cpu = time.perf_counter(), children_cpu()
-        done = subprocess.run(command, cwd=self.path, capture_output=True, text=True)
+        env = dict(os.environ)
+        if self.pytest_ignores:
+            env["PYTEST_ADDOPTS"] = " ".join(f"--ignore={path}" for path in self.pytest_ignores)
+        done = subprocess.run(command, cwd=self.path, capture_output=True, text=True, env=env)
         seconds, cpu = time.perf_counter() - started, children_cpu() - cpu
         if done.returncode not in (0, 1):  # make plan exits 1 on a rule violation: still a printed plan
             sys.exit(f"{self.label}: {' '.join(command)} failed ({done.returncode}):\n{done.stdout[-2000:]}"
@@ -88,6 +95,10 @@ def clone(label: str, ref: str, into: Path) -> Clone:
     return Clone(label=label, ref=ref, path=path, commit=commit)
 
 
+def test_files(path: Path) -> set[str]:
+    return {str(p.relative_to(path)) for p in (path / "tests").rglob("test_*.py")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ref", action="append", required=True, metavar="LABEL=REF",
@@ -102,6 +113,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="first-plan-"))
     try:
         clones = [clone(label, ref, tmp) for label, ref in refs]
+        common = set.intersection(*(test_files(c.path) for c in clones))
+        for c in clones:
+            c.pytest_ignores = sorted(test_files(c.path) - common)
         print("fresh clones: make plan")
         for c in clones:
             c.time("make plan (fresh)", ["make", "plan"])
@@ -153,8 +167,10 @@ def render(clones: list[Clone], opts: argparse.Namespace) -> str:
             cells.append(f"{wall:.{digits}f} s / {cpu:.{digits}f} s cpu / load {load:.1f}"
                          + (f" (n={len(runs)})" if len(runs) > 1 else ""))
         lines.append(f"| {what} | " + " | ".join(cells) + " |")
+    ignored = {c.label: c.pytest_ignores for c in clones if c.pytest_ignores}
     lines += ["", "`make plan` = the dev stack's plan with its diff against prod (two evaluations) and the rule set; "
-              "`make test` = the whole suite with 2 workers. Warm runs are interleaved between refs.", ""]
+              "`make test` = the suite with 2 workers, on the test files every ref has (ignored: "
+              f"{ignored or 'none'}). Warm runs are interleaved between refs.", ""]
     return "\n".join(lines)
 
 
