@@ -22,7 +22,7 @@ from components.document_bucket import (
 from components.encrypted_topic import EncryptedTopic, EncryptedTopicArgs
 from components.encryption_keys import EncryptionKeys, EncryptionKeysArgs
 from components.event_rule import EventRule, EventRuleArgs, object_created_pattern
-from components.function import Function, FunctionArgs, VpcPlacement
+from components.function import Function, FunctionArgs, VpcPlacement, require_artifacts
 from components.macro_database import DatabaseAlarmThresholds, MacroDatabase, MacroDatabaseArgs
 from components.network import EgressRule, Network, NetworkArgs
 from components.platform_cluster import PlatformCluster, PlatformClusterArgs
@@ -41,6 +41,7 @@ project_config = pulumi.Config(PROJECT)
 check_known_keys(stack, {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()})
 cfg: StackConfig = load(stack, pulumi.Config("aws").get("region"), raw_values(project_config.get))
 functions = cfg.data_plane.functions
+require_artifacts()  # a real preview/up without `make build` stops here, before any resource
 
 # --- Provider and identity ------------------------------------------------------------------------------------------
 provider = aws.Provider("aws", region=cfg.region, default_tags={

@@ -31,6 +31,25 @@ RESERVED_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SE
 Grant = Callable[[iam.Grants], None]
 
 
+class MissingArtifactsError(pulumi.RunError):
+    """A real preview or update without `make build`: each function would otherwise fail on its own ("failed to
+    compute archive hash") after other resources were already changed."""
+
+
+def require_artifacts() -> None:
+    """Call before the first resource. A real run stops with one error naming every missing artifact; a stale one is
+    one warning. Under the offline plan (which reads no artifact) nothing is raised: the plan reports both itself."""
+    if artifacts.in_offline_evaluation():
+        return
+    missing = artifacts.missing_artifacts()
+    if missing:
+        raise MissingArtifactsError(f"{artifacts.missing_message(missing)} before pulumi preview/up, which deploy "
+                                    "these zips")
+    stale = artifacts.stale_artifacts()
+    if stale:
+        pulumi.log.warn(artifacts.stale_message(stale))
+
+
 @dataclass(frozen=True, kw_only=True)
 class VpcPlacement:
     subnet_ids: Sequence[pulumi.Input[str]]
@@ -172,12 +191,6 @@ class Function(pulumi.ComponentResource):
 
         self.alarms = function_alarms(self, self.function_name, self.function.name, s.timeout_seconds,
                                       args.duration_alarm_percent, args.alarm_topic_arn)
-        if not artifacts.artifact_path(args.function).exists():
-            pulumi.log.warn(f"{args.function}: no artifact at {artifacts.artifact_path(args.function)}; "
-                            "run `make build` before `pulumi up`")
-        elif artifacts.is_stale(args.function):
-            pulumi.log.warn(f"{args.function}: the artifact was built from other sources than those on disk; "
-                            "run `make build` before `pulumi up`, or this deploys the old code")
         self.register_outputs({"function_name": self.function.name, "function_arn": self.function.arn})
 
     def _grant_basics(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,3 +142,59 @@ def code_sha256_base64(function: str, dist_dir: Path = DIST_DIR) -> str | None:
     """The built zip's base64 sha256 (Lambda's `source_code_hash`), or None when not built."""
     entry = manifest_entry(function, dist_dir)
     return None if entry is None else entry["sha256_base64"]
+
+
+# --- Whether the program may run without its artifacts ---------------------------------------------------------------
+# The offline plan (plan/evaluate.py) runs the program under Pulumi mocks, where no artifact is read: a fresh clone must
+# plan without `make build`, and the plan reports missing artifacts itself, once. Every other run (pulumi preview/up)
+# needs them. The evaluator says which it is explicitly; the program never guesses from the engine it runs against.
+_offline_evaluation = False
+
+
+@contextmanager
+def offline_evaluation() -> Iterator[None]:
+    """While active, the program is being evaluated by the offline plan: missing or stale artifacts are not its
+    error to raise."""
+    global _offline_evaluation
+    previous, _offline_evaluation = _offline_evaluation, True
+    try:
+        yield
+    finally:
+        _offline_evaluation = previous
+
+
+def in_offline_evaluation() -> bool:
+    return _offline_evaluation
+
+
+def missing_artifacts(functions: list[str] | None = None, dist_dir: Path | None = None) -> list[Path]:
+    """The zips `make build` would write that are not there (every function folder; one build makes them all)."""
+    dist = dist_dir or DIST_DIR
+    return [artifact_path(f, dist) for f in (FUNCTIONS if functions is None else functions)
+            if not artifact_path(f, dist).is_file()]
+
+
+def stale_artifacts(functions: list[str] | None = None, dist_dir: Path | None = None) -> list[str]:
+    """Functions whose zip exists but was built from other sources than those on disk now."""
+    dist = dist_dir or DIST_DIR
+    return [f for f in (FUNCTIONS if functions is None else functions)
+            if artifact_path(f, dist).is_file() and is_stale(f, dist_dir=dist)]
+
+
+def missing_message(missing: list[Path]) -> str:
+    """One line naming every missing artifact and the command that makes them."""
+    names = ", ".join(p.name for p in missing)
+    where = _shown(missing[0].parent) if missing else "dist/lambdas"
+    return f"{len(missing)} Lambda artifact(s) missing in {where}/ ({names}): run `make build`"
+
+
+def stale_message(stale: list[str]) -> str:
+    return (f"{len(stale)} Lambda artifact(s) built from other sources than those on disk ({', '.join(stale)}): "
+            "run `make build` again, or this deploys the old code")
+
+
+def _shown(path: Path) -> str:
+    try:
+        return path.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)

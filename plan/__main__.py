@@ -154,6 +154,21 @@ def to_json(records: StackRecords) -> dict[str, Any]:
     }
 
 
+def artifact_report() -> list[str]:
+    """At most one line each for missing and stale Lambda artifacts: the offline plan reads none of them, a real
+    preview/up stops without them (``components.function.require_artifacts``)."""
+    from infra import artifacts
+
+    lines = []
+    missing = artifacts.missing_artifacts()
+    if missing:
+        lines.append(f"Note: {artifacts.missing_message(missing)} before pulumi preview/up (this plan needs none).")
+    stale = artifacts.stale_artifacts()
+    if stale:
+        lines.append(f"Note: {artifacts.stale_message(stale)}.")
+    return lines
+
+
 def compliance(records: StackRecords) -> tuple[list[str], int]:
     """The rule set's report for the stack, and how many violations it found."""
     try:
@@ -218,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     elapsed = time.perf_counter() - started
 
-    print(f"Offline plan for stack {opts.stack} (Pulumi mocks; no AWS account, CLI or network used)\n")
+    header = f"Offline plan for stack {opts.stack} (Pulumi mocks; no AWS account, CLI or network used)"
+    print("\n".join([header, *artifact_report()]) + "\n")
     print("\n".join(tree(records)))
     counts = type_counts(records)
     print(f"\nResources: {sum(counts.values())} cloud resources, "

@@ -17,6 +17,7 @@ import string
 import sys
 import threading
 import uuid
+from contextlib import nullcontext
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra import artifacts
 from infra.records import ResourceRecord, StackRecords
 from infra.sdk import has_arn
 
@@ -59,13 +61,18 @@ def read_stack_config(stack: str, root: Path = ROOT) -> tuple[str, dict[str, str
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():
-        full = key if ":" in key else f"{project}:{key}"
+        full, text = _engine_entry(project, key, value)
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[full] = SECRET_PLACEHOLDER.format(key=full)
             secret_keys.append(full)
         else:
-            config[full] = value if isinstance(value, str) else json.dumps(value)
+            config[full] = text
     return project, config, secret_keys
+
+
+def _engine_entry(project: str, key: str, value: Any) -> tuple[str, str]:
+    """A config entry as the engine passes it: ``project:key`` (unless namespaced), non-strings as JSON."""
+    return key if ":" in key else f"{project}:{key}", value if isinstance(value, str) else json.dumps(value)
 
 
 # ARNs in each service's real format (the resource types the program records), so policies, references and the
@@ -117,6 +124,7 @@ ARN_TEMPLATES: dict[str, str] = {
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":
         "arn:aws:ec2:{region}:{account}:security-group-rule/sgr-{hex17}",
     "aws:route53/healthCheck:HealthCheck": "arn:aws:route53:::healthcheck/{uid}",
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "arn:aws:iam::{account}:oidc-provider/{name}",
 }
 # Roles AWS creates for a service-linked role request (IAM's documented names).
 SERVICE_LINKED_ROLE_NAMES = {"opensearchservice.amazonaws.com": "AWSServiceRoleForAmazonOpenSearchService"}
@@ -229,6 +237,8 @@ def mock_arn(typ: str, fields: dict[str, str]) -> str | None:
 
 
 def _physical_name(args: pulumi_mocks.MockResourceArgs) -> str:
+    if args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":  # named by its issuer's host
+        return str(args.inputs.get("url", args.name)).removeprefix("https://")
     for key in ("name", "bucket", "domainName", "identifier", "replicationGroupId", "functionName", "clusterName"):
         value = args.inputs.get(key)
         if isinstance(value, str) and value:
@@ -292,8 +302,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def evaluate_program(stack: str, config: dict[str, str], secret_keys: list[str], *, project: str = "macro-infra",
-                     program: Path = ROOT / "__main__.py", mocks: PlatformMocks | None = None) -> StackRecords:
-    """Run the program once for ``stack`` with ``config`` (engine-style ``project:key`` strings) and record it."""
+                     program: Path = ROOT / "__main__.py", mocks: PlatformMocks | None = None,
+                     offline: bool = True) -> StackRecords:
+    """Run the program once for ``stack`` with ``config`` (engine-style ``project:key`` strings) and record it.
+
+    ``offline`` tells the program it runs as the offline plan (``infra.artifacts.offline_evaluation``), so it does not
+    require what only a real run reads (the Lambda artifacts); ``offline=False`` runs it as ``pulumi preview``/``up``
+    would, still under mocks."""
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config, secret_keys)
     mocks = mocks or PlatformMocks()
@@ -309,11 +324,13 @@ def evaluate_program(stack: str, config: dict[str, str], secret_keys: list[str],
     stack_trace = getattr(pulumi_resource, "_get_stack_trace", None)
     if stack_trace is not None:
         pulumi_resource._get_stack_trace = source_pb2.StackTrace
+
     def run_program() -> None:
         runpy.run_path(str(program), run_name="__main__")
 
     try:
-        _sync_await(run_pulumi_func(run_program))
+        with artifacts.offline_evaluation() if offline else nullcontext():
+            _sync_await(run_pulumi_func(run_program))
         root = settings.get_root_resource()
         if root is not None:
             # The mock engine finishes the stack only on shutdown; collect exports explicitly.
@@ -335,3 +352,14 @@ def evaluate_stack(stack: str) -> StackRecords:
     """Evaluate ``Pulumi.<stack>.yaml`` once per process."""
     project, config, secret_keys = read_stack_config(stack)
     return evaluate_program(stack, config, secret_keys, project=project)
+
+
+def evaluate_project(directory: Path, stack: str, config: dict[str, Any] | None = None, *,
+                     mocks: PlatformMocks | None = None) -> StackRecords:
+    """Evaluate another Pulumi project of this repository (its ``Pulumi.yaml`` and ``__main__.py``, e.g.
+    ``bootstrap/``) under the same mocks. ``config`` stands in for ``pulumi config set``: keys without a namespace
+    belong to the project, values that are not strings are passed as JSON, as the engine does."""
+    directory = directory.resolve()
+    project = yaml.safe_load((directory / "Pulumi.yaml").read_text())["name"]
+    engine_config = dict(_engine_entry(project, key, value) for key, value in (config or {}).items())
+    return evaluate_program(stack, engine_config, [], project=project, program=directory / "__main__.py", mocks=mocks)

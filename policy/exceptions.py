@@ -154,6 +154,28 @@ EXCEPTIONS: tuple[DesignException, ...] = (
                "kms:EncryptionContext:aws:logs:arn over the key's actions, including Describe*)")
       for issue, what in (("UNKNOWN_CONDITION_FOR_ACTION", "DescribeKey carries no encryption context"),
                           ("MISMATCHED_TYPE", "parliament types encryption-context keys as String"))),
+    # The account bootstrap (bootstrap/), held to prod's rules because it holds prod's state and secrets key.
+    DesignException(
+        rule_id="IAM.21", resources="ci-deploy-policy", stacks=("prod",),
+        reason="the CI deploy role creates the whole platform: one wildcard per service the stacks record (a test "
+               "ties the list to their resource types), only in the stacks' regions (aws:RequestedRegion), role and "
+               "policy management spelled out, and explicit denies on the CI roles, the OIDC issuer, the secrets key "
+               "and the state bucket; trusted only from main and the approved production environment"),
+    DesignException(
+        rule_id="KMS.2", resources="ci-deploy-policy", stacks=("prod",),
+        reason="the deploy role creates and administers the platform's keys (kms:* in the stacks' regions); it may "
+               "not disable, re-policy, grant on or schedule deletion of the Pulumi secrets key"),
+    DesignException(
+        rule_id="S3.7", resources="pulumi-state-bucket", stacks=("prod",),
+        reason="the Pulumi state bucket is versioned with 90 days of old checkpoints; a replica would need a second "
+               "key and bucket in another region for a file the stacks can also rebuild with pulumi import"),
+    DesignException(
+        rule_id="S3.9", resources="pulumi-state-bucket", stacks=("prod",),
+        reason="only the two CI roles and administrators use the state bucket; CloudTrail records their calls, and a "
+               "log bucket would double the bootstrap for it"),
+    DesignException(
+        rule_id="S3.11", resources="pulumi-state-bucket", stacks=("prod",),
+        reason="nothing reacts to writes of Pulumi checkpoints"),
 )
 
 

@@ -49,6 +49,9 @@ STAR_RESOURCE_ALLOWLIST = {
     "cloudwatch:PutMetricData",
     # Secrets Manager rotation functions generate passwords with GetRandomPassword, which has no resource type.
     "secretsmanager:GetRandomPassword",
+    # The CI preview role answers the program's lookups: aws.get_availability_zones() and aws.iam.get_roles();
+    # neither action has a resource type.
+    "ec2:DescribeAvailabilityZones", "iam:ListRoles",
 }
 
 # Managed policies that grant far more than a function needs. AWSLambdaRole = lambda:InvokeFunction on "*".
@@ -140,9 +143,10 @@ def trust_policy(r: ResourceRecord, stack: str) -> Iterator[str]:
     if doc is None:
         return
     services: set[str] = set()
-    for s in statements(doc):
-        if not allows(s):
-            continue
+    allowed = [s for s in statements(doc) if allows(s)]
+    if allowed and all(github_oidc_statement(s) for s in allowed):
+        return  # a CI role trusted by GitHub's OIDC issuer: judged by CKV_AWS_358
+    for s in allowed:
         p = principals(s)
         others = sorted(k for k in p if k != "Service")
         if others:
@@ -153,6 +157,44 @@ def trust_policy(r: ResourceRecord, stack: str) -> Iterator[str]:
         yield f"trusts {bad}"
     if len(services) != 1:
         yield f"trusts {len(services)} services {sorted(services)} (needs exactly one)"
+
+
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+# A subject naming one repository and one trigger: pull_request, ref:refs/..., environment:NAME (no wildcards).
+GITHUB_SUBJECT = re.compile(r"repo:[A-Za-z0-9-]+/[A-Za-z0-9._-]+:(pull_request|ref:refs/[^*?]+|environment:[^*?]+)")
+
+
+def github_oidc_statement(s: dict) -> bool:
+    """A statement trusting GitHub Actions' OIDC issuer (and nothing else)."""
+    p = principals(s)
+    return set(p) == {"Federated"} and all(GITHUB_OIDC_HOST in arn for arn in p["Federated"])
+
+
+@resource_rule("CKV_AWS_358", "GitHub OIDC trust names the audience and exact repository subjects",
+               types=[T.ROLE],
+               fix="Condition StringEquals token.actions.githubusercontent.com:aud = sts.amazonaws.com and :sub = "
+                   "['repo:<owner>/<name>:pull_request' | ':ref:refs/heads/<branch>' | ':environment:<name>']")
+def github_oidc_trust(r: ResourceRecord, stack: str) -> Iterator[str]:
+    for s in statements(parse_doc(r.inputs.get("assumeRolePolicy"))):
+        if not (allows(s) and github_oidc_statement(s)):
+            continue
+        if actions(s) != ["sts:AssumeRoleWithWebIdentity"]:
+            yield f"statement {s.get('Sid', '?')} allows {actions(s)} (only sts:AssumeRoleWithWebIdentity)"
+        raw = s.get("Condition")
+        cond: dict = raw if isinstance(raw, dict) else {}
+        exact = cond.get("StringEquals") or {}
+        if as_list(exact.get(f"{GITHUB_OIDC_HOST}:aud")) != ["sts.amazonaws.com"]:
+            yield "does not require the audience sts.amazonaws.com"
+        subjects = as_list(exact.get(f"{GITHUB_OIDC_HOST}:sub"))
+        loose = [k for op, body in cond.items() if op != "StringEquals" and isinstance(body, dict)
+                 for k in body if k.startswith(f"{GITHUB_OIDC_HOST}:")]
+        if loose:
+            yield f"matches GitHub claims with other operators than StringEquals ({sorted(loose)})"
+        if not subjects:
+            yield "does not limit the subject: any repository on GitHub could assume it"
+        bad = [x for x in subjects if not (isinstance(x, str) and GITHUB_SUBJECT.fullmatch(x))]
+        if bad:
+            yield f"trusts subjects that are not one repository's exact trigger: {bad}"
 
 
 @stack_rule("IAM.POLICY-STYLE", "One policy style per role (AWSGuard iam-role-no-policy-management-conflicts)",

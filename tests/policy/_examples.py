@@ -64,6 +64,12 @@ def trust(*services: str) -> str:
 
 # ---------------------------------------------------------------- compliant baselines
 
+GITHUB_TRUST = doc({
+    "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+    "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},
+    "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                                   "token.actions.githubusercontent.com:sub": ["repo:example-org/app:pull_request"]}}})
+
 BPA = dict(bucket="docs", blockPublicAcls=True, blockPublicPolicy=True, ignorePublicAcls=True,
            restrictPublicBuckets=True)
 TLS_POLICY = doc({"Sid": "DenyInsecure", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*",
@@ -376,6 +382,10 @@ EXAMPLES: dict[str, tuple[str, list[dict], list[dict]]] = {
                  doc(allow("kms:Decrypt", "*"))),
     "CKV_AWS_60": one(T.ROLE, {"assumeRolePolicy": trust("lambda.amazonaws.com")}, "assumeRolePolicy",
                       trust("lambda.amazonaws.com", "ec2.amazonaws.com")),
+    "CKV_AWS_358": one(T.ROLE, {"assumeRolePolicy": GITHUB_TRUST}, "assumeRolePolicy", doc(patch(
+        json.loads(GITHUB_TRUST)["Statement"][0], "Condition",
+        {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+         "StringLike": {"token.actions.githubusercontent.com:sub": "repo:example-org/*"}}))),
     "IAM.POLICY-STYLE": (
         "dev", [res(T.ROLE, "r", assumeRolePolicy=trust("lambda.amazonaws.com"), managedPolicyArns=[ENI_ARN]),
                 res(T.ROLE_POLICY, "p", role="r", policy=SQS_GRANT)],

@@ -1,0 +1,1 @@
+"""The account bootstrap: a second Pulumi project (``bootstrap/Pulumi.yaml``) run once per account."""
