@@ -33,12 +33,15 @@ existing_issuer = config.get("githubOidcProviderArn")
 """An account has at most one OIDC provider per issuer URL: name the existing one instead of creating another."""
 account_id = aws.get_caller_identity().account_id
 protect = pulumi.ResourceOptions(protect=True, retain_on_delete=True)
+fixed_name = pulumi.ResourceOptions(delete_before_replace=True)
+"""Named resources: a replacement deletes the old one first, else the create fails "already exists" (DEPLOY-REPLACE)."""
 
 # --- The secrets key: Pulumi's secrets provider and the state bucket's SSE-KMS key -----------------------------------
 key = aws.kms.Key("pulumi-secrets-key", description="Encrypts macro-infra's Pulumi secrets and state",
                   enable_key_rotation=True, deletion_window_in_days=30, policy=iam.key_policy(account_id),
                   opts=protect)
-alias = aws.kms.Alias("pulumi-secrets-alias", name=ci_access.SECRETS_KEY_ALIAS, target_key_id=key.key_id)
+alias = aws.kms.Alias("pulumi-secrets-alias", name=ci_access.SECRETS_KEY_ALIAS, target_key_id=key.key_id,
+                      opts=fixed_name)
 
 # --- The state bucket: versioned (every checkpoint recoverable), SSE-KMS, public access blocked, TLS only -----------
 state = DocumentBucket("pulumi-state", DocumentBucketArgs(
@@ -53,23 +56,24 @@ if existing_issuer:
     issuer_arn = existing_issuer
 else:
     issuer_arn = aws.iam.OpenIdConnectProvider(
-        "github-oidc", url=ci_access.GITHUB_OIDC_URL, client_id_lists=[ci_access.OIDC_AUDIENCE]).arn
+        "github-oidc", url=ci_access.GITHUB_OIDC_URL, client_id_lists=[ci_access.OIDC_AUDIENCE], opts=fixed_name).arn
 
 
 def ci_role(name: str, subjects: list[str]) -> aws.iam.Role:
     return aws.iam.Role(f"{name}-role", name=f"macro-infra-{name}", max_session_duration=3600,
                         description=f"GitHub Actions of {repository}: {', '.join(subjects)}",
-                        assume_role_policy=iam.document(ci_access.github_trust(issuer_arn, subjects)["Statement"]))
+                        assume_role_policy=iam.document(ci_access.github_trust(issuer_arn, subjects)["Statement"]),
+                        opts=fixed_name)
 
 
 preview_role = ci_role("ci-preview", ci_access.preview_subjects(repository))
 aws.iam.RolePolicy("ci-preview-policy", name="macro-infra-ci-preview", role=preview_role.id,
-                   policy=iam.document(ci_access.preview_statements(state.bucket.arn, key.arn)))
+                   policy=iam.document(ci_access.preview_statements(state.bucket.arn, key.arn)), opts=fixed_name)
 deploy_role = ci_role("ci-deploy", ci_access.deploy_subjects(repository))
 aws.iam.RolePolicy("ci-deploy-policy", name="macro-infra-ci-deploy", role=deploy_role.id,
                    policy=iam.document(ci_access.deploy_statements(
                        state.bucket.arn, key.arn, account_id, ci_access.stack_regions(REPO_ROOT),
-                       [preview_role.arn, deploy_role.arn], issuer_arn, alias.arn)))
+                       [preview_role.arn, deploy_role.arn], issuer_arn, alias.arn)), opts=fixed_name)
 
 # --- The three repository variables ---------------------------------------------------------------------------------
 pulumi.export("PULUMI_BACKEND_URL", pulumi.Output.concat("s3://", state.bucket.bucket, "?region=", region))
