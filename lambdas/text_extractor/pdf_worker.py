@@ -334,11 +334,11 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
         except ExtractionError as exc:
             reply, payload = {"ok": False, "error": type(exc).__name__, "reason": exc.reason}, b""
         except MemoryError:
-            reply = {"ok": False, "error": "LimitExceeded", "reason": "PDF needs more memory than the pdfium worker has"}
-            payload = b""
+            reason = "PDF needs more memory than the pdfium worker has"
+            reply, payload = {"ok": False, "error": "LimitExceeded", "reason": reason}, b""
         except Exception as exc:  # pdfium/pypdfium2 surprises on hostile input: a refusal with the type, not a crash
-            reply = {"ok": False, "error": "CorruptDocument", "reason": f"unreadable PDF ({type(exc).__name__}: {exc})"}
-            payload = b""
+            reason = f"unreadable PDF ({type(exc).__name__}: {exc})"
+            reply, payload = {"ok": False, "error": "CorruptDocument", "reason": reason}, b""
         encoded = json.dumps(reply).encode()
         stdout.write(_FRAME.pack(len(encoded), len(payload)) + encoded + payload)
         stdout.flush()
