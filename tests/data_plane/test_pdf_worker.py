@@ -61,12 +61,6 @@ def test_text_operator_bomb_is_stopped_by_the_object_budget_before_the_text_page
     assert worker.pid == pid  # a budget refusal is an ordinary answer: the worker lives on
 
 
-def test_object_budget_counts_inside_form_xobjects(worker_factory):
-    worker = worker_factory(max_page_objects=500)
-    with pytest.raises(LimitExceeded, match="drawing objects"):
-        worker.pages(pdf_xobject_chain(3, 30), max_pages=10)  # 1 object on the page, 900 text objects inside
-
-
 def test_character_budgets_per_page_and_per_document(worker_factory):
     per_page = worker_factory(max_page_chars=50)
     with pytest.raises(LimitExceeded, match="page 2 has 60 characters, more than the limit 50"):
