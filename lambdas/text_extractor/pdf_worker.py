@@ -11,10 +11,12 @@ The worker is a plain ``subprocess`` speaking length-prefixed frames over its st
 ``/dev/shm``, so ``multiprocessing`` queues and pools are out, and a fresh interpreter (not a fork of the handler)
 does not inherit the parent's heap. It starts on the first PDF and is reused by every later PDF of this process,
 across warm invocations (~0.1 s to start and import pdfium, paid once); after a death the next PDF starts a new one.
-A worker that dies on a document after serving others gets one retry in a fresh worker, so a heap grown by earlier
-documents cannot turn a readable file into a refusal.
+A worker whose resident memory passed a third of its limit is replaced before the next document, so a heap grown by
+earlier documents cannot turn a readable file into a refusal (and a death is always the document's own doing: no
+retry, which would double the time a bomb costs).
 
-Inside the worker, budgets turn big-but-legal pages into ``LimitExceeded`` before pdfium builds their text page
+Inside the worker, a clock limits each step (opening the document, each page: ``PageClock``) and budgets turn
+big-but-legal pages into ``LimitExceeded`` before pdfium builds their text page
 (~400 bytes of pdfium memory per character) or before the text is copied out: drawing objects on the page, characters
 per page and per document. The memory limit is the backstop for what the budgets cannot see in advance, such as a
 form-XObject chain, which pdfium expands while it loads the page.
@@ -35,7 +37,9 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -43,6 +47,7 @@ from text_extractor.extract import CorruptDocument, EncryptedDocument, Extractio
 
 DEFAULT_MEMORY_MB = 640  # PDF_WORKER_MEMORY_MB
 DEFAULT_TIMEOUT_SECONDS = 120  # PDF_WORKER_TIMEOUT_SECONDS
+DEFAULT_PAGE_SECONDS = 5.0  # opening the document, and each page: legal pages take milliseconds
 DEFAULT_MAX_PAGE_OBJECTS = 250_000  # drawing objects on one page (~330 bytes of pdfium memory each)
 DEFAULT_MAX_PAGE_CHARS = 2_000_000  # a dense legal page holds ~10k characters
 DEFAULT_MAX_DOCUMENT_CHARS = 64_000_000  # ~2000 pages of dense text
@@ -63,6 +68,7 @@ class PdfWorkerAborted(LimitExceeded):
 class WorkerLimits:
     memory_bytes: int = DEFAULT_MEMORY_MB * 1024 * 1024
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    page_seconds: float = DEFAULT_PAGE_SECONDS
     max_page_objects: int = DEFAULT_MAX_PAGE_OBJECTS
     max_page_chars: int = DEFAULT_MAX_PAGE_CHARS
     max_document_chars: int = DEFAULT_MAX_DOCUMENT_CHARS
@@ -78,8 +84,12 @@ class WorkerLimits:
         )
 
 
+class _Gone(Exception):
+    """The worker was already dead when the document was sent."""
+
+
 class _Died(Exception):
-    """The worker went away mid-request (EOF, broken pipe); ``PdfWorker`` turns it into a refusal or a retry."""
+    """The worker went away mid-request (EOF, broken pipe); ``PdfWorker`` turns it into a refusal."""
 
 
 @dataclass
@@ -88,22 +98,20 @@ class PdfWorker:
 
     limits: WorkerLimits = field(default_factory=WorkerLimits)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
-    _served: int = field(default=0, init=False, repr=False)
 
     def pages(self, data: bytes, max_pages: int) -> list[str]:
         """The text of each page; raises ExtractionError subclasses (PdfWorkerAborted when the worker failed)."""
-        fresh = self._process is None or self._process.poll() is not None
         try:
-            return self._request(data, max_pages)
-        except _Died:
-            if fresh:
-                raise self._aborted() from None
-        # A worker that served earlier documents may have died of their leftovers: one retry in a new one.
-        self.close()
-        try:
-            return self._request(data, max_pages)
-        except _Died:
+            try:
+                return self._request(data, max_pages)
+            except _Gone:  # died before it could read this document (between invocations): not the document's doing
+                self.close()
+                return self._request(data, max_pages)
+        except (_Died, _Gone):
             raise self._aborted() from None
+        finally:
+            if self._process is not None and _resident_bytes(self._process.pid) > self.limits.memory_bytes // 3:
+                self.close()  # a heap grown by this document must not cost the next one its memory
 
     def close(self) -> None:
         process, self._process = self._process, None
@@ -130,6 +138,7 @@ class PdfWorker:
         # The worker imports this package the way the handler did (Lambda: /var/task; tests: lambdas/).
         env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) if p else os.getcwd() for p in sys.path)
         env["PDF_WORKER_ADDRESS_SPACE"] = str(self.limits.memory_bytes)
+        env["PDF_WORKER_PAGE_SECONDS"] = str(self.limits.page_seconds)
         self._process = subprocess.Popen(
             [sys.executable, "-m", "text_extractor.pdf_worker"],
             stdin=subprocess.PIPE,
@@ -137,7 +146,6 @@ class PdfWorker:
             env=env,
             close_fds=True,
         )
-        self._served = 0
         for stream in (self._process.stdin, self._process.stdout):
             _widen_pipe(stream)
         # The worker says it is ready once pdfium is imported, so that cost is not taken from the first document's
@@ -169,10 +177,11 @@ class PdfWorker:
             process.stdin.write(data)
             process.stdin.flush()
         except (BrokenPipeError, ConnectionResetError, ValueError):
-            raise _Died() from None
+            raise _Gone() from None
         reply_header, payload = _read_frame(process.stdout, deadline, self)
-        self._served += 1
         reply = json.loads(reply_header)
+        if reply.get("exiting"):
+            self.close()  # it stopped mid-page and ends itself: the next document gets a new worker
         if reply.get("ok"):
             text = payload.decode("utf-8", "surrogatepass")
             pages, start = [], 0
@@ -204,6 +213,14 @@ class PdfWorker:
         return PdfWorkerAborted(
             f"pdfium {how} while reading this PDF (out of its {limit} memory limit or a native abort)"
         )
+
+
+def _resident_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _widen_pipe(stream: IO[bytes] | None) -> None:
@@ -257,13 +274,47 @@ def shared_worker() -> PdfWorker:
 # Inside the worker process
 
 
-def read_pdf(data: bytes, max_pages: int, budget: dict[str, int]) -> list[str]:
+class PageClock:
+    """Limits the time of each step (opening the document, each page) from a thread of the worker: pdfium's calls
+    release the GIL, so the thread can answer with a refusal and end the worker while pdfium is still busy. Legal
+    pages take milliseconds; a page of form-XObject expansion can take minutes."""
+
+    def __init__(self, seconds: float, expire: Callable[[str], None]):
+        self.seconds = seconds
+        self._expire = expire
+        self._step: str | None = None
+        self._deadline = 0.0
+        self._changed = threading.Condition()
+        threading.Thread(target=self._watch, name="page-clock", daemon=True).start()
+
+    def start(self, step: str | None) -> None:
+        """Begin timing ``step``; None stops the clock."""
+        with self._changed:
+            self._step, self._deadline = step, time.monotonic() + self.seconds
+            self._changed.notify()
+
+    def _watch(self) -> None:
+        with self._changed:
+            while True:
+                if self._step is None:
+                    self._changed.wait()
+                    continue
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    self._expire(self._step)
+                    return
+                self._changed.wait(remaining)
+
+
+def read_pdf(data: bytes, max_pages: int, budget: dict[str, int], clock: PageClock | None = None) -> list[str]:
     """Text per page with pdfium, under the page-object and character budgets; raises ExtractionError subclasses."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
+    start = clock.start if clock is not None else (lambda step: None)
     if not data.lstrip()[:5].startswith(b"%PDF"):
         raise CorruptDocument("not a PDF file (no %PDF header)")
+    start("opening the document")
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
@@ -278,6 +329,7 @@ def read_pdf(data: bytes, max_pages: int, budget: dict[str, int]) -> list[str]:
         pages: list[str] = []
         total = 0
         for index in range(count):
+            start(f"page {index + 1}")
             try:
                 page = pdf[index]
                 # Top-level objects only: a ctypes walk into form XObjects cost ~25 % of the corpus time, and pdfium
@@ -303,6 +355,7 @@ def read_pdf(data: bytes, max_pages: int, budget: dict[str, int]) -> list[str]:
         return pages
     finally:
         pdf.close()
+        start(None)
 
 
 def _read_exact(stream: IO[bytes], size: int) -> bytes | None:
@@ -312,8 +365,26 @@ def _read_exact(stream: IO[bytes], size: int) -> bytes | None:
     return data
 
 
-def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
+def _serve(stdin: IO[bytes], stdout: IO[bytes], page_seconds: float) -> None:
     """Answer requests until the parent closes the pipe."""
+    writing = threading.Lock()
+    answered = [True]
+
+    def send(reply: dict[str, Any], payload: bytes) -> None:
+        with writing:
+            if answered[0]:
+                return
+            encoded = json.dumps(reply).encode()
+            stdout.write(_FRAME.pack(len(encoded), len(payload)) + encoded + payload)
+            stdout.flush()
+            answered[0] = True
+
+    def expire(step: str) -> None:
+        reason = f"PDF extraction spent more than {page_seconds:g} s on {step}"
+        send({"ok": False, "error": "LimitExceeded", "reason": reason, "exiting": True}, b"")
+        os._exit(0)  # pdfium is still busy in the main thread: the parent starts a new worker for the next PDF
+
+    clock = PageClock(page_seconds, expire)
     while True:
         frame = _read_exact(stdin, _FRAME.size)
         if frame is None:
@@ -325,8 +396,9 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
             return
         request = json.loads(header)
         max_pages = request.pop("max_pages")
+        answered[0] = False
         try:
-            pages = read_pdf(data, max_pages, request)
+            pages = read_pdf(data, max_pages, request, clock)
             reply: dict[str, Any] = {"ok": True, "lengths": [len(page) for page in pages]}
             payload = "".join(pages).encode("utf-8", "surrogatepass")
         except ExtractionError as exc:
@@ -337,9 +409,7 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
         except Exception as exc:  # pdfium/pypdfium2 surprises on hostile input: a refusal with the type, not a crash
             reason = f"unreadable PDF ({type(exc).__name__}: {exc})"
             reply, payload = {"ok": False, "error": "CorruptDocument", "reason": reason}, b""
-        encoded = json.dumps(reply).encode()
-        stdout.write(_FRAME.pack(len(encoded), len(payload)) + encoded + payload)
-        stdout.flush()
+        send(reply, payload)
 
 
 def _main() -> None:
@@ -356,7 +426,7 @@ def _main() -> None:
     os.dup2(2, 1)
     replies.write(_FRAME.pack(5, 0) + b"ready")
     replies.flush()
-    _serve(sys.stdin.buffer, replies)
+    _serve(sys.stdin.buffer, replies, float(os.environ.get("PDF_WORKER_PAGE_SECONDS", DEFAULT_PAGE_SECONDS)))
 
 
 if __name__ == "__main__":

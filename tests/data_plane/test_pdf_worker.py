@@ -71,7 +71,7 @@ def test_character_budgets_per_page_and_per_document(worker_factory):
 
 
 def test_time_limit_stops_the_worker(worker_factory):
-    worker = worker_factory(timeout_seconds=0.3, **UNLIMITED)
+    worker = worker_factory(timeout_seconds=0.3, page_seconds=60, **UNLIMITED)
     worker.pages(make_pdf(["warm"]), max_pages=10)  # start-up is not part of a document's time
 
     with pytest.raises(PdfWorkerAborted, match=r"longer than 0.3 s"):
@@ -87,6 +87,7 @@ def test_a_worker_killed_between_documents_is_replaced_transparently(worker_fact
     first = worker.pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
+    os.waitid(os.P_PID, first, os.WEXITED | os.WNOWAIT)  # dead (not yet reaped), as after a freeze in Lambda
 
     assert worker.pages(make_pdf(["two"]), max_pages=10) == ["two"]
     assert worker.pid not in (None, first)
@@ -108,3 +109,14 @@ def test_limits_from_the_environment(monkeypatch):
     monkeypatch.setenv("PDF_WORKER_MEMORY_MB", "lots")
     with pytest.raises(ConfigError, match="PDF_WORKER_MEMORY_MB"):
         WorkerLimits.from_env()
+
+
+def test_a_page_that_takes_too_long_is_refused_by_the_page_clock(worker_factory):
+    worker = worker_factory(page_seconds=0.2, **UNLIMITED)
+    worker.pages(make_pdf(["warm"]), max_pages=10)
+
+    with pytest.raises(LimitExceeded, match=r"more than 0.2 s on page 1") as refusal:
+        worker.pages(pdf_text_bomb(400_000), max_pages=10)
+
+    assert not isinstance(refusal.value, PdfWorkerAborted)  # the worker answered before it ended itself
+    assert worker.pages(make_pdf(["next"]), max_pages=10) == ["next"]
