@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: bootstrap plan test lint typecheck build bench workflows clean
+.PHONY: bootstrap plan test lint typecheck build bench workflows clean fuzz fuzz-long
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,16 @@ bench: $(VENV)/.installed
 	$(PY) bench/extract_bench.py
 	$(PY) bench/artifacts_bench.py
 	$(PY) bench/plan_bench.py
+
+## Mutation fuzzer, short seeded run (CI; fails on any crash, hang, out-of-memory or abort); see README "Fuzzing"
+FUZZ_ARGS ?= --seed 1 --budget 45
+fuzz: $(VENV)/.installed
+	$(PY) -m fuzz $(FUZZ_ARGS)
+
+## Long run: 10,000 mutants over every format, findings minimised into tests/, report in bench/results/fuzz.md
+FUZZ_LONG_ARGS ?= --seed 11 --mutants 10000 --minimise-budget 60
+fuzz-long: $(VENV)/.installed
+	$(PY) -m fuzz $(FUZZ_LONG_ARGS) --report bench/results/fuzz.md
 
 workflows: $(VENV)/.installed
 	bash tools/check_workflows.sh

@@ -44,9 +44,9 @@ def where(exc: BaseException) -> str:
     """The innermost frame of our own code (lambdas/...) the exception passed through: its signature for dedup."""
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [f for f in frames if LAMBDAS in f.filename]
-    frame = (ours or frames or [None])[-1]
-    if frame is None:
+    if not (ours or frames):
         return "?"
+    frame = (ours or frames)[-1]
     path = frame.filename.split(LAMBDAS, 1)[-1] if LAMBDAS in frame.filename else os.path.basename(frame.filename)
     return f"{path}:{frame.lineno} {frame.name}"
 

@@ -16,6 +16,7 @@ import io
 import random
 import re
 import struct
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -166,7 +167,8 @@ def _read_members(data: bytes) -> tuple[tuple[str, int, bytes], ...] | None:
 
 def _build(members: list[tuple[zipfile.ZipInfo, bytes]]) -> bytes:
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
+    with warnings.catch_warnings(), zipfile.ZipFile(out, "w") as zf:
+        warnings.simplefilter("ignore")  # duplicate names are one of the mutations
         for info, payload in members:
             copy = zipfile.ZipInfo(info.filename, date_time=(2020, 1, 1, 0, 0, 0))
             # Level 1, media stored: recompressing is most of the cost of a mutant and changes nothing we test.
@@ -333,17 +335,18 @@ _STREAM = re.compile(rb"stream\r?\n")
 
 
 def pdf_stream(rng: random.Random, data: bytes, fmt: str) -> Mutation | None:
-    """Decompress one flate stream, mutate its content, compress it back in place (pdfium repairs the lengths)."""
+    """Mutate one content stream (a flate one is decompressed and compressed again); pdfium repairs the lengths."""
     starts = [m.end() for m in _STREAM.finditer(data)]
     rng.shuffle(starts)
     for start in starts[:10]:
         end = data.find(b"endstream", start)
         if end < 0:
             continue
+        raw = data[start:end]
         try:
-            content = zlib.decompressobj().decompress(data[start:end], 4 << 20)
+            content, flate = zlib.decompressobj().decompress(raw, 4 << 20), True
         except zlib.error:
-            continue
+            content, flate = raw, False
         if not content:
             continue
         kind = rng.choice(["repeat", "truncate", "flip", "operators"])
@@ -358,7 +361,8 @@ def pdf_stream(rng: random.Random, data: bytes, fmt: str) -> Mutation | None:
             op = rng.choice([b"q ", b"Q ", b"BT ", b"(x) Tj ", b"[(a) 1 (b)] TJ ", b"/Fm0 Do ", b"1 0 0 1 0 0 cm "])
             n = _count(rng)
             content = op * n + content
-        return data[:start] + zlib.compress(content) + b"\n" + data[end:], f"content stream at {start}: {kind}"
+        packed = zlib.compress(content) + b"\n" if flate else content
+        return data[:start] + packed + data[end:], f"content stream at {start}: {kind}"
     return None
 
 

@@ -117,6 +117,7 @@ class Runner:
         return bytes(buffer[FRAME.size : need])
 
     def run(self, target: str, data: bytes, filename: str, timeout: float | None = None) -> Result:
+        """Run one input; ``timeout`` replaces the runner's limit for this run."""
         limit = self.timeout if timeout is None else timeout
         process = self._start()
         assert process.stdin is not None
