@@ -24,6 +24,8 @@ from collections.abc import Callable
 from tests.data_plane.documents import pdf_text_bomb, pdf_xobject_chain
 
 Mutation = tuple[bytes, str]
+MAX_GROWTH = 8 << 20  # a repeat never adds more than this
+MAX_MUTANT_BYTES = 48 << 20  # stacking stops above this (and the 100 MiB object limit is never the finding)
 Mutator = Callable[[random.Random, bytes, str], Mutation | None]
 
 ENCODINGS = ["rot13", "zlib", "hex", "undefined", "idna", "punycode", "utf-7", "utf32", "utf-16", "bogus", "x",
@@ -153,7 +155,7 @@ def _members(data: bytes) -> list[tuple[zipfile.ZipInfo, bytes]] | None:
     return members
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=12)
 def _read_members(data: bytes) -> tuple[tuple[str, int, bytes], ...] | None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -351,7 +353,7 @@ def pdf_stream(rng: random.Random, data: bytes, fmt: str) -> Mutation | None:
             continue
         kind = rng.choice(["repeat", "truncate", "flip", "operators"])
         if kind == "repeat":
-            n = rng.choice([10, 100, 1000, 10_000])
+            n = min(rng.choice([10, 100, 1000, 10_000]), max(1, MAX_GROWTH // len(content)))
             content = content * n
         elif kind == "truncate":
             content = content[: rng.randrange(len(content))]
@@ -411,7 +413,7 @@ def mutate(rng: random.Random, data: bytes, fmt: str) -> tuple[bytes, list[str]]
         for _attempt in range(5):
             mutator = rng.choices([f for f, _ in families], weights=[w for _, w in families])[0]
             result = mutator(rng, data, fmt)
-            if result is not None:
+            if result is not None and len(result[0]) <= MAX_MUTANT_BYTES:
                 data = result[0]
                 done.append(f"{mutator.__name__}: {result[1]}")
                 break

@@ -73,6 +73,14 @@ class WorkerLimits:
     max_page_chars: int = DEFAULT_MAX_PAGE_CHARS
     max_document_chars: int = DEFAULT_MAX_DOCUMENT_CHARS
 
+    def budget(self) -> dict[str, int]:
+        """The budgets ``read_pdf`` enforces inside the worker."""
+        return {
+            "max_page_objects": self.max_page_objects,
+            "max_page_chars": self.max_page_chars,
+            "max_document_chars": self.max_document_chars,
+        }
+
     @classmethod
     def from_env(cls) -> WorkerLimits:
         """PDF_WORKER_MEMORY_MB and PDF_WORKER_TIMEOUT_SECONDS; invalid values raise ConfigError naming them."""
@@ -163,14 +171,7 @@ class PdfWorker:
     def _request(self, data: bytes, max_pages: int) -> list[str]:
         process = self._start()
         assert process.stdin is not None and process.stdout is not None
-        header = json.dumps(
-            {
-                "max_pages": max_pages,
-                "max_page_objects": self.limits.max_page_objects,
-                "max_page_chars": self.limits.max_page_chars,
-                "max_document_chars": self.limits.max_document_chars,
-            }
-        ).encode()
+        header = json.dumps({"max_pages": max_pages, **self.limits.budget()}).encode()
         deadline = time.monotonic() + self.limits.timeout_seconds
         try:
             process.stdin.write(_FRAME.pack(len(header), len(data)) + header)
