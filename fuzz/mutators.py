@@ -86,11 +86,15 @@ def chunks(rng: random.Random, data: bytes, fmt: str) -> Mutation | None:
 # Text/XML payload mutations (applied to a zip member's payload, or to HTML/text documents)
 
 
-def unterminated(rng: random.Random, text: bytes, fmt: str) -> Mutation | None:
-    token = rng.choice(UNTERMINATED)
+def _repeat_token(rng: random.Random, data: bytes, tokens: list[bytes], label: str) -> Mutation:
+    token = rng.choice(tokens)
     n = _count(rng)
-    at = _position(rng, text)
-    return text[:at] + token * n + text[at:], f"unterminated {token.decode()!r} x{n} at {at}"
+    at = _position(rng, data)
+    return data[:at] + token * n + data[at:], f"{label} {token.decode()!r} x{n} at {at}"
+
+
+def unterminated(rng: random.Random, text: bytes, fmt: str) -> Mutation | None:
+    return _repeat_token(rng, text, UNTERMINATED, "unterminated")
 
 
 def rels_words(rng: random.Random, text: bytes, fmt: str) -> Mutation | None:
@@ -181,17 +185,23 @@ def _build(members: list[tuple[zipfile.ZipInfo, bytes]]) -> bytes:
     return out.getvalue()
 
 
-def _pick_member(rng: random.Random, members: list[tuple[zipfile.ZipInfo, bytes]]) -> int:
-    xml = [i for i, (info, _) in enumerate(members) if info.filename.endswith((".xml", ".rels"))]
-    return rng.choice(xml) if xml and rng.random() < 0.9 else rng.randrange(len(members))
-
-
-def zip_member(rng: random.Random, data: bytes, fmt: str) -> Mutation | None:
+def _pick_member(
+    rng: random.Random, data: bytes
+) -> tuple[list[tuple[zipfile.ZipInfo, bytes]], int, zipfile.ZipInfo, bytes] | None:
+    """The archive's members and one of them (mostly an XML part): index, info, payload; None for an unreadable zip."""
     members = _members(data)
     if not members:
         return None
-    index = _pick_member(rng, members)
-    info, payload = members[index]
+    xml = [i for i, (info, _) in enumerate(members) if info.filename.endswith((".xml", ".rels"))]
+    index = rng.choice(xml) if xml and rng.random() < 0.9 else rng.randrange(len(members))
+    return members, index, *members[index]
+
+
+def zip_member(rng: random.Random, data: bytes, fmt: str) -> Mutation | None:
+    picked = _pick_member(rng, data)
+    if picked is None:
+        return None
+    members, index, info, payload = picked
     mutator = rels_words if info.filename.endswith(".rels") and rng.random() < 0.3 else rng.choice(XML_MUTATORS)
     mutated = mutator(rng, payload, fmt)
     if mutated is None:
@@ -201,11 +211,10 @@ def zip_member(rng: random.Random, data: bytes, fmt: str) -> Mutation | None:
 
 
 def zip_entries(rng: random.Random, data: bytes, fmt: str) -> Mutation | None:
-    members = _members(data)
-    if not members:
+    picked = _pick_member(rng, data)
+    if picked is None:
         return None
-    index = _pick_member(rng, members)
-    info, payload = members[index]
+    members, index, info, payload = picked
     kind = rng.choice(["duplicate", "rename", "symlink", "nested", "ratio", "drop"])
     if kind == "duplicate":
         members.insert(rng.randrange(len(members) + 1), (info, payload[: len(payload) // 2]))
@@ -292,10 +301,7 @@ def cd_bomb(rng: random.Random, data: bytes, fmt: str) -> Mutation | None:
 
 
 def html_tokens(rng: random.Random, data: bytes, fmt: str) -> Mutation | None:
-    token = rng.choice(HTML_TOKENS)
-    n = _count(rng)
-    at = _position(rng, data)
-    return data[:at] + token * n + data[at:], f"HTML {token.decode()!r} x{n} at {at}"
+    return _repeat_token(rng, data, HTML_TOKENS, "HTML")
 
 
 def meta_charset(rng: random.Random, data: bytes, fmt: str) -> Mutation | None:

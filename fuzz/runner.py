@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from text_extractor.pdf_worker import stop
+
 from fuzz.child import FRAME, stack_place
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,14 +68,8 @@ class Runner:
 
     def close(self) -> None:
         process, self.process = self.process, None
-        if process is None:
-            return
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                stream.close()
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+        if process is not None:
+            stop(process)
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self.process is not None and self.process.poll() is None:

@@ -2,7 +2,8 @@
 
 Arrows that may exist (from the README): the program (``__main__.py``) → ``components`` → ``infra``; ``plan`` →
 ``policy`` → ``infra``; ``tools``/``bench`` use anything; nothing imports ``fuzz``. ``lambdas`` is runtime code
-and imports no project package (and never ``pulumi``). Every ``import`` statement is read from the source, including those inside functions.
+and imports no project package (and never ``pulumi``). Every ``import`` statement is read from the source, including
+those inside functions.
 """
 
 from __future__ import annotations

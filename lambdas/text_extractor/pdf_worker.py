@@ -123,14 +123,8 @@ class PdfWorker:
 
     def close(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                stream.close()
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+        if process is not None:
+            stop(process)
 
     @property
     def pid(self) -> int | None:
@@ -214,6 +208,16 @@ class PdfWorker:
         return PdfWorkerAborted(
             f"pdfium {how} while reading this PDF (out of its {limit} memory limit or a native abort)"
         )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Close a worker's pipes, kill it if it still runs, and reap it."""
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            stream.close()
+    if process.poll() is None:
+        process.kill()
+    process.wait()
 
 
 def _resident_bytes(pid: int) -> int:
