@@ -55,6 +55,7 @@ class Tally:
     per_family: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     findings: dict[str, Finding] = field(default_factory=dict)
     seconds: float = 0.0
+    generator_errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, fmt: str, index: int, seed: seed_files.Seed, mutations: list[str], data: bytes, result: Result):
@@ -103,7 +104,12 @@ def fuzz(args: argparse.Namespace, corpus: dict[str, list[seed_files.Seed]]) -> 
                     index = next(counter, None)
                 if index is None:
                     return
-                seed, data, mutations = build(args.seed, index, corpus)
+                try:
+                    seed, data, mutations = build(args.seed, index, corpus)
+                except Exception as exc:  # a mutator bug must not end the run: counted and shown in the report
+                    with tally.lock:
+                        tally.generator_errors.append(f"#{index}: {type(exc).__name__}: {exc}")
+                    continue
                 result = runner.run(seed.target, data, seed.filename)
                 tally.add(seed.fmt, index, seed, mutations, data, result)
                 if args.verbose or result.outcome in FAILURES:
@@ -186,6 +192,9 @@ def report(args: argparse.Namespace, tally: Tally, corpus: dict[str, list[seed_f
               "| family | mutants | " + " | ".join(CLASSES) + " |", "|---|---:|" + "---:|" * len(CLASSES)]
     for family, counts in sorted(tally.per_family.items()):
         lines.append(f"| {family} | {sum(counts.values())} | " + " | ".join(str(counts[c]) for c in CLASSES) + " |")
+    if tally.generator_errors:
+        lines += ["", f"Mutants the fuzzer failed to build (its own bugs): {len(tally.generator_errors)}, e.g. "
+                  + "; ".join(tally.generator_errors[:3])]
     lines += ["", f"## Findings ({len(tally.findings)} signatures, {tally.failures} mutants)", ""]
     if not tally.findings:
         lines.append("None: every mutant ended in text or a recorded refusal within the limits.")
@@ -240,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(text, encoding="utf-8")
-    return 1 if tally.failures else 0
+    return 1 if tally.failures or tally.generator_errors else 0
 
 
 if __name__ == "__main__":

@@ -185,6 +185,13 @@ def _build(members: list[tuple[zipfile.ZipInfo, bytes]]) -> bytes:
     return out.getvalue()
 
 
+# Parts the extractor reads (the others are only checked by safe_zip and parsed by docx_unzip).
+_SCANNED = re.compile(
+    r"(document|header\d*|footer\d*|footnotes|endnotes|slide\d*|notesSlide\d*|sharedStrings|sheet\d*|workbook|"
+    r"presentation)\.xml$|\.rels$"
+)
+
+
 def _pick_member(
     rng: random.Random, data: bytes
 ) -> tuple[list[tuple[zipfile.ZipInfo, bytes]], int, zipfile.ZipInfo, bytes] | None:
@@ -193,7 +200,14 @@ def _pick_member(
     if not members:
         return None
     xml = [i for i, (info, _) in enumerate(members) if info.filename.endswith((".xml", ".rels"))]
-    index = rng.choice(xml) if xml and rng.random() < 0.9 else rng.randrange(len(members))
+    scanned = [i for i in xml if _SCANNED.search(members[i][0].filename)]
+    draw = rng.random()
+    if scanned and draw < 0.7:
+        index = rng.choice(scanned)
+    elif xml and draw < 0.9:
+        index = rng.choice(xml)
+    else:
+        index = rng.randrange(len(members))
     return members, index, *members[index]
 
 
@@ -246,7 +260,7 @@ _CD = b"PK\x01\x02"
 
 def zip_headers(rng: random.Random, data: bytes, fmt: str) -> Mutation | None:
     """Edit the raw central directory or local headers: sizes that lie, methods, flags, offsets, NUL in names."""
-    entries = [m.start() for m in re.finditer(re.escape(_CD), data)]
+    entries = [m.start() for m in re.finditer(re.escape(_CD), data) if m.start() + 46 <= len(data)]
     if not entries:
         return None
     at = rng.choice(entries)
@@ -270,8 +284,8 @@ def zip_headers(rng: random.Random, data: bytes, fmt: str) -> Mutation | None:
         struct.pack_into("<I", out, at + 42, struct.unpack_from("<I", data, other + 42)[0])
         return bytes(out), "local header offset of another entry (overlap)"
     if kind == "name-nul":
-        name_length = struct.unpack_from("<H", data, at + 28)[0]
-        if name_length:
+        name_length = min(struct.unpack_from("<H", data, at + 28)[0], len(data) - at - 46)
+        if name_length > 0:
             out[at + 46 + rng.randrange(name_length)] = 0
         return bytes(out), "NUL byte in a central-directory name"
     local = data.find(b"PK\x03\x04")
