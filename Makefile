@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: bootstrap plan test lint typecheck build bench workflows audit docs demo clean
+.PHONY: bootstrap plan test lint typecheck build bench workflows audit docs demo fuzz fuzz-long clean
 
 # These machines set PYTHONDONTWRITEBYTECODE=1; the virtualenv is the project's own, so runs started by make write the
 # bytecode of what they import (once), and later runs load it instead of compiling again.
@@ -54,6 +54,16 @@ bench: $(VENV)/.installed
 ## Rewrite the README's generated blocks (dev's architecture diagram, both stacks' fixed costs) from the records
 docs: $(VENV)/.installed
 	$(PY) -m plan.docs
+
+## Mutation fuzzer, short seeded run (CI; fails on any crash, hang, out-of-memory or abort); see README "Fuzzing"
+FUZZ_ARGS ?= --seed 1 --budget 45
+fuzz: $(VENV)/.installed
+	$(PY) -m fuzz $(FUZZ_ARGS)
+
+## Long run: 10,000 mutants over every format, findings minimised into tests/, report in bench/results/fuzz.md
+FUZZ_LONG_ARGS ?= --seed 11 --mutants 10000 --minimise-budget 60
+fuzz-long: $(VENV)/.installed
+	$(PY) -m fuzz $(FUZZ_LONG_ARGS) --report bench/results/fuzz.md
 
 workflows: $(VENV)/.installed
 	bash tools/check_workflows.sh

@@ -118,13 +118,21 @@ def _pypdfium2(data: bytes, name: str) -> str:
         pdf.close()
 
 
+def _pdf_in_process(data: bytes, name: str) -> str:
+    """extract_text's own PDF reader called in this process, without the worker: the ratio to it is what the
+    isolation (a child process, its pipe and its page clock) costs."""
+    from text_extractor.pdf_worker import WorkerLimits, read_pdf
+
+    return "\n".join(read_pdf(data, 2000, WorkerLimits().budget()))
+
+
 def _ours(data: bytes, name: str) -> str:
     return extract_text(data, name)
 
 
 COMPETITORS: dict[str, list[tuple[str, Callable[[bytes, str], str]]]] = {
     "docx": [("docx2txt", _docx2txt), ("python-docx", _python_docx), ("python-docx (full scope)", _python_docx_full)],
-    "pdf": [("pypdf", _pypdf), ("pypdfium2", _pypdfium2)],
+    "pdf": [("pypdf", _pypdf), ("pypdfium2", _pypdfium2), ("same reader in-process", _pdf_in_process)],
     "pptx": [],
     "xlsx": [],
     "md": [],

@@ -167,35 +167,12 @@ def _clean(text: str) -> str:
 
 
 def _extract_pdf(data: bytes, limits: ExtractLimits) -> list[str]:
-    import pypdfium2 as pdfium  # imported lazily: pdfium is the largest import and not every file is a PDF
-    import pypdfium2.raw as pdfium_c
+    """pdfium runs in a reused worker process (``pdf_worker``): its native aborts become a refusal, not our death."""
+    from text_extractor import pdf_worker
 
     if not data.lstrip()[:5].startswith(b"%PDF"):
         raise CorruptDocument("not a PDF file (no %PDF header)")
-    try:
-        pdf = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        code = getattr(exc, "err_code", None)
-        if code in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
-            raise EncryptedDocument("PDF is password-protected") from exc
-        raise CorruptDocument(f"unreadable PDF: {exc}") from exc
-    try:
-        count = len(pdf)
-        if count > limits.max_pages:
-            raise LimitExceeded(f"PDF has {count} pages, more than the limit {limits.max_pages}")
-        pages = []
-        for index in range(count):
-            try:
-                page = pdf[index]
-                textpage = page.get_textpage()
-                pages.append(textpage.get_text_range())
-                textpage.close()
-                page.close()
-            except pdfium.PdfiumError as exc:
-                raise CorruptDocument(f"unreadable PDF page {index + 1}: {exc}") from exc
-        return pages
-    finally:
-        pdf.close()
+    return pdf_worker.shared_worker().pages(data, limits.max_pages)
 
 
 # --------------------------------------------------------------------------------------------------------------------

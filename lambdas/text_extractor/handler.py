@@ -10,8 +10,9 @@ Triggers (one handler, the event shape decides):
   returns to the queue and ends in its DLQ after maxReceiveCount.
 
 Outcomes per object: ``extracted``; ``skipped`` (recorded in "DocumentTextExtraction" with a reason: encrypted,
-corrupt, unsupported, over a limit, object deleted) and *not* retried; ``stale`` (an event for an object older than
-the one the stored text came from: nothing written); ``ignored`` (not a document key).
+corrupt, unsupported, over a limit, pdfium aborted or overran in its worker process, object deleted) and *not*
+retried; ``stale`` (an event for an object older than the one the stored text came from: nothing written);
+``ignored`` (not a document key).
 
 Idempotent under redelivery: parts have deterministic ids (uuid5 of document id and part index) and are replaced,
 not accumulated; the search event is sent only when the stored content changed since the last event we sent, so a
@@ -27,7 +28,8 @@ so readers can cite parts. "tokenCount" is a cheap approximation: whitespace-sep
 the markers). Model tokenizers count more (rule of thumb ~1.3 tokens per English word); it needs no model download.
 
 Environment: DOCUMENT_BUCKET, SEARCH_QUEUE_URL, DATABASE_SECRET_ARN, MAX_OBJECT_BYTES (default 100 MiB), MAX_PAGES
-(2000), MAX_DECOMPRESSED_BYTES (128 MiB).
+(2000), MAX_DECOMPRESSED_BYTES (128 MiB), PDF_WORKER_MEMORY_MB (640) and PDF_WORKER_TIMEOUT_SECONDS (120) for the
+pdfium worker process (``pdf_worker``).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 W_STRICT = "http://purl.oclc.org/ooxml/wordprocessingml/main"
@@ -132,6 +133,11 @@ def make_pdf(pages: list[str]) -> bytes:
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     objects[1] = b"<< /Type /Pages /Kids [" + b" ".join(kids) + b"] /Count %d >>" % count
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    return pdf_from_objects(objects)
+
+
+def pdf_from_objects(objects: list[bytes]) -> bytes:
+    """Objects 1..n (1 is the catalog) written with an exact xref table."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -142,6 +148,51 @@ def make_pdf(pages: list[str]) -> bytes:
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+def _flate_stream(content: bytes, dictionary: bytes = b"") -> bytes:
+    packed = zlib.compress(content, 9)
+    return b"<< /Length %d /Filter /FlateDecode %s>>\nstream\n" % (len(packed), dictionary) + packed + b"\nendstream"
+
+
+_HELVETICA = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+
+
+def pdf_text_bomb(operators: int) -> bytes:
+    """One page whose flate content stream is ``operators`` x ``(ab) Tj`` (issue 11: 1.5M of them in 44 KB take
+    pdfium past a gigabyte)."""
+    content = b"BT /F1 1 Tf " + b"(ab) Tj\n" * operators + b"ET"
+    return pdf_from_objects(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>",
+            _flate_stream(content),
+            _HELVETICA,
+        ]
+    )
+
+
+def pdf_xobject_chain(levels: int, draws: int) -> bytes:
+    """A page drawing form X(levels), each form drawing the one below ``draws`` times, the last one a text line:
+    draws ** (levels - 1) text objects from a file of a few KB (issue 11: 4 x 100 aborts pdfium)."""
+    first_form = 6
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /XObject << /X %d 0 R >> >> >>" % (first_form + levels - 1),
+        _flate_stream(b"/X Do"),
+        _HELVETICA,
+    ]
+    form = b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] "
+    objects.append(_flate_stream(b"BT /F1 1 Tf (ab) Tj ET", form + b"/Resources << /Font << /F1 5 0 R >> >> "))
+    for level in range(1, levels):
+        body = b"".join(b"q 1 0 0 1 %d %d cm /X Do Q\n" % (i % 50, i // 50) for i in range(draws))
+        below = first_form + level - 1
+        objects.append(_flate_stream(body, form + b"/Resources << /XObject << /X %d 0 R >> >> " % below))
+    return pdf_from_objects(objects)
 
 
 def encrypt_pdf(data: bytes, password: str = "secret") -> bytes:

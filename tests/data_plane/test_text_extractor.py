@@ -18,6 +18,7 @@ from tests.data_plane.documents import (
     make_docx,
     make_pdf,
     para,
+    pdf_text_bomb,
     t,
     zip_bomb_docx,
 )
@@ -207,6 +208,35 @@ def test_unreadable_files_are_recorded_as_skipped(env, pg, lambda_context):
         assert state == "skipped" and reason in recorded_reason, (case, recorded_reason)
         assert texts(pg, document_id) == [], case
     assert search_messages(env) == []
+
+
+def test_pdfium_abort_is_recorded_as_skipped_and_the_message_acknowledged(env, pg, lambda_context, monkeypatch):
+    """pdfium aborting (SIGABRT on memory exhaustion) kills only its worker: the SQS record succeeds, never retried."""
+    from text_extractor import pdf_worker
+
+    worker = pdf_worker.PdfWorker(
+        pdf_worker.WorkerLimits(memory_bytes=80 * 1024 * 1024, max_page_objects=10**9, max_page_chars=10**9)
+    )
+    monkeypatch.setattr(pdf_worker, "_shared", worker)
+    try:
+        key = put(env, "doc-6-bomb", pdf_text_bomb(100_000))
+        good = put(env, "doc-6-after", make_pdf(["still reading"]))
+        response = handler(
+            {
+                "Records": [
+                    sqs_record("doc-6-bomb", {"key": key, "bucket": DOC_BUCKET}, "bomb"),
+                    sqs_record("doc-6-after", {"key": good, "bucket": DOC_BUCKET}, "after"),
+                ]
+            },
+            lambda_context,
+        )
+    finally:
+        worker.close()
+    assert response == {"batchItemFailures": []}
+    state, reason = status(pg, "doc-6-bomb")
+    assert state == "skipped" and reason.startswith("PdfWorkerAborted: pdfium was killed by SIGABRT"), reason
+    assert texts(pg, "doc-6-bomb") == []
+    assert "still reading" in texts(pg, "doc-6-after")[0][0]
 
 
 def test_oversized_object_is_skipped_without_download(env, pg, lambda_context, monkeypatch):
