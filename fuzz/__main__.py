@@ -33,7 +33,7 @@ from fuzz.runner import DEFAULT_MEMORY, DEFAULT_TIMEOUT, FAILURES, REPO, Result,
 REGRESSIONS = REPO / "tests" / "data_plane" / "fuzz_regressions"
 CLASSES = ("ok", "refused", *FAILURES)
 MAX_STORED_BYTES = 16 * 1024  # regression inputs stay small (gzip-compressed when that helps)
-HOSTILE = "issue 11 §1/§4: fixed by helper hostile's linear scanners (not on this branch)"
+OPEN_NOTE = "found by make fuzz-long and not fixed yet: fix the class, then delete this note (the test then passes)"
 
 
 @dataclass
@@ -146,7 +146,7 @@ def store(finding: Finding, seed: seed_files.Seed, data: bytes, result: Result) 
         "class": result.outcome,
         "signature": finding.signature,
         "found": f"mutant {finding.index} of {finding.seed_name}: {'; '.join(finding.mutations)}"[:400],
-        "open": HOSTILE if finding.fmt != "pdf" else "",
+        "open": OPEN_NOTE,
     }
     index_path.write_text(json.dumps(dict(sorted(index.items())), indent=1, ensure_ascii=False) + "\n")
     return name

@@ -1,7 +1,7 @@
 """Inputs the fuzzer found and minimised (``make fuzz-long``; listed with how they were found in
 ``fuzz_regressions/index.json``), replayed in the fuzzer's child process under its memory limit: each must end in text
-or a recorded refusal, quickly. Entries with an ``open`` note are classes another change fixes (issue 11 §1/§4,
-helper hostile's linear scanners): they are xfails until then (see ``_cases``)."""
+or a recorded refusal, quickly. An entry with an ``open`` note is a class no change fixes yet: it is an xfail until
+then (see ``_cases``); an entry may carry its own ``replay_seconds`` when the input is large but linear."""
 
 from __future__ import annotations
 
@@ -47,5 +47,6 @@ def test_fuzz_finding_ends_in_text_or_a_refusal(runner, name):
     data = (HERE / name).read_bytes()
     if name.endswith(".gz"):
         data = gzip.decompress(data)
-    result = runner.run(entry["target"], data, entry["filename"])
+    result = runner.run(entry["target"], data, entry["filename"], timeout=float(entry.get("replay_seconds",
+                                                                                     REPLAY_SECONDS)))
     assert result.outcome in ("ok", "refused"), f"{name} ({entry['signature']}): {result}"
