@@ -826,7 +826,7 @@ _BLOCK = frozenset(
 )
 # A start or end tag. Quotes only matter in a value after "=" (a stray quote is an ordinary character), and every
 # repetition is possessive, so a tag is matched or refused in one pass to its ">" with no backtracking.
-_HTML_TAG = re.compile(r"""</?([A-Za-z][^\t\n\r\f />\x00]*)((?:[^>"'=]++|=\s*+"[^"]*+"|=\s*+'[^']*+'|[="'])*+)>""")
+_HTML_TAG = re.compile(r"""</?([A-Za-z][^\t\n\r\f />\x00]*+)((?:[^>"'=]++|=\s*+"[^"]*+"|=\s*+'[^']*+'|[="'])*+)>""")
 _HTML_TAG_OPEN = re.compile(r"</?[A-Za-z]")
 # script and style hold raw text up to their end tag (as in html.parser and browsers).
 _RAW_TEXT_END = {name: re.compile(rf"</{name}[\s/>]", re.IGNORECASE) for name in ("script", "style")}

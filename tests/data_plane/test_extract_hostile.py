@@ -130,6 +130,9 @@ HANGS: dict[str, tuple[Callable[[int], bytes], str]] = {
     "html: N x '<!--' never closed": (lambda n: b"<p>kept</p>" + b"<!--x" * n, "x.html"),
     "html: N x '<![CDATA[' never closed": (lambda n: b"<p>kept</p>" + b"<![CDATA[x" * n, "x.html"),
     "html: N table cells (whitespace runs)": (lambda n: b"<table><tr>" + b"<td>" * n + b"kept", "x.html"),
+    # Found by `make fuzz` (seed 1, mutant 233): a tag name running to the end of the input, never closed.
+    "html: a tag name of N characters never closed": (lambda n: b"<p>kept</p><met" + b"\xed\xa0\x80" * n,
+                                                        "x.html"),
 }
 
 
