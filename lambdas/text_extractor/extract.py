@@ -44,6 +44,9 @@ DEFAULT_MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024  # MAX_DECOMPRESSED_BYTES: OO
 # MAX_TEXT_CHARS: text one document may produce. Text is never longer than the bytes it comes from, except spreadsheet
 # cells, which can each repeat one large shared string (a 25-byte cell referencing a 1 MB string).
 DEFAULT_MAX_TEXT_CHARS = 64 * 1024 * 1024
+# MAX_HTML_TAGS: tags one HTML page may hold. The tokenizer is linear but pays ~2.5 µs a tag; a page of nothing but
+# tags (30 MB, 6M tags) would hold the function for 15 s. Real pages hold far fewer than a million.
+DEFAULT_MAX_HTML_TAGS = 1_000_000
 
 
 class ExtractionError(Exception):
@@ -80,10 +83,12 @@ class ExtractLimits:
     max_pages: int = DEFAULT_MAX_PAGES
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+    max_html_tags: int = DEFAULT_MAX_HTML_TAGS
 
     @classmethod
     def from_env(cls) -> ExtractLimits:
-        """MAX_OBJECT_BYTES, MAX_PAGES, MAX_DECOMPRESSED_BYTES, MAX_TEXT_CHARS; invalid values raise ConfigError."""
+        """MAX_OBJECT_BYTES, MAX_PAGES, MAX_DECOMPRESSED_BYTES, MAX_TEXT_CHARS, MAX_HTML_TAGS; invalid values raise
+        ConfigError."""
         from core.config import env_int
 
         return cls(
@@ -91,6 +96,7 @@ class ExtractLimits:
             max_pages=env_int("MAX_PAGES", DEFAULT_MAX_PAGES, minimum=1),
             max_decompressed_bytes=env_int("MAX_DECOMPRESSED_BYTES", DEFAULT_MAX_DECOMPRESSED_BYTES, minimum=1),
             max_text_chars=env_int("MAX_TEXT_CHARS", DEFAULT_MAX_TEXT_CHARS, minimum=1),
+            max_html_tags=env_int("MAX_HTML_TAGS", DEFAULT_MAX_HTML_TAGS, minimum=1),
         )
 
 
@@ -832,7 +838,7 @@ _HTML_TAG_OPEN = re.compile(r"</?[A-Za-z]")
 _RAW_TEXT_END = {name: re.compile(rf"</{name}[\s/>]", re.IGNORECASE) for name in ("script", "style")}
 
 
-def _html_text(text: str) -> str:
+def _html_text(text: str, max_tags: int = DEFAULT_MAX_HTML_TAGS) -> str:
     """Visible text: script/style/template skipped, block elements become line breaks, cells tab-separated.
 
     One forward pass over the markup (html.parser rescans the rest of the input from every unterminated tag or
@@ -840,7 +846,7 @@ def _html_text(text: str) -> str:
     the input (tag, comment, raw text, declaration) ends it, as in an HTML5 browser, which drops the open tag or
     comment and everything after it; so nothing is ever scanned twice."""
     out: list[str] = []
-    skipping = 0
+    skipping = tags = 0
     position = 0
     length = len(text)
     find = text.find
@@ -860,6 +866,9 @@ def _html_text(text: str) -> str:
             tag = _HTML_TAG.match(text, lt)
             if tag is None:
                 break  # the input ends inside this tag
+            tags += 1
+            if tags > max_tags:
+                raise LimitExceeded(f"HTML page holds more than {max_tags} tags (MAX_HTML_TAGS)")
             position = tag.end()
             name = tag.group(1).lower()
             if following == "/":
@@ -921,7 +930,7 @@ def _extract_html(data: bytes, limits: ExtractLimits) -> list[str]:
                 text = None  # the declaration is wrong about the bytes: detect as for plain text
     if text is None:
         text = _decode_text(data)
-    return [_WHITESPACE.sub(_collapse, _html_text(text))]
+    return [_WHITESPACE.sub(_collapse, _html_text(text, limits.max_html_tags))]
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -14,7 +14,14 @@ from collections.abc import Callable
 
 import pytest
 from text_extractor import extract
-from text_extractor.extract import CorruptDocument, ExtractionError, ExtractLimits, LimitExceeded, extract_pages
+from text_extractor.extract import (
+    CorruptDocument,
+    ExtractionError,
+    ExtractLimits,
+    LimitExceeded,
+    extract_pages,
+    extract_text,
+)
 
 from tests.data_plane.documents import (
     DECL,
@@ -330,3 +337,11 @@ def test_html_text_matches_html_parser_on_well_formed_pages():
     for _ in range(1500):
         markup = "".join(rng.choice(_HTML_FRAGMENTS) for _ in range(rng.randint(1, 20)))
         assert extract._html_text(markup) == _HtmlParserReference.text(markup), markup
+
+
+def test_an_html_page_of_more_tags_than_the_limit_is_refused():
+    """Found by `make fuzz` (seed 1): 3M nested tags are linear but cost ~2.5 µs each; the page is refused instead."""
+    limits = ExtractLimits(max_html_tags=1000)
+    assert "kept" in extract_text(b"<p>kept</p>" + b"<b>" * 998, "x.html", limits=limits)
+    with pytest.raises(LimitExceeded, match="more than 1000 tags"):
+        extract_text(b"<p>kept</p>" + b"<w:p>" * 1000, "x.html", limits=limits)
