@@ -57,13 +57,6 @@ def extract(world: World, key: str) -> dict:
     return world.invoke(FUNCTION, object_created(world, key))
 
 
-def limit(world: World, name: str, value: str) -> None:
-    """Override one recorded limit of the function (the variable must be one the program sets)."""
-    environment = world.function(FUNCTION).environment
-    assert name in environment, f"the program no longer sets {name}"
-    environment[name] = value
-
-
 def search_messages(world: World) -> list[dict]:
     return [json.loads(m["Body"]) for m in world.messages(world.queue_url("search-event"))]
 
@@ -213,7 +206,7 @@ def test_unreadable_files_are_recorded_as_skipped(world: World, pg):
 
 
 def test_oversized_object_is_skipped_without_download(world: World, pg):
-    limit(world, "MAX_OBJECT_BYTES", "100")
+    world.set_env(FUNCTION, "MAX_OBJECT_BYTES", "100")
     key = put(world, "doc-7", b"x" * 101, "1.txt")
     run_calls = len(world.enforcer.calls)
     assert extract(world, key)["outcome"] == "skipped"
@@ -222,7 +215,7 @@ def test_oversized_object_is_skipped_without_download(world: World, pg):
 
 
 def test_too_many_pages_is_skipped(world: World, pg):
-    limit(world, "MAX_PAGES", "1")
+    world.set_env(FUNCTION, "MAX_PAGES", "1")
     key = put(world, "doc-8", make_pdf(["a", "b"]))
     assert extract(world, key)["outcome"] == "skipped"
     assert "LimitExceeded" in status(pg, "doc-8")[1]
@@ -235,7 +228,7 @@ def test_deleted_object_is_recorded_and_succeeds(world: World, pg):
 
 
 def test_invalid_limit_names_the_variable(world: World):
-    limit(world, "MAX_PAGES", "many")
+    world.set_env(FUNCTION, "MAX_PAGES", "many")
     key = put(world, "doc-10", make_pdf(["a"]))
     with pytest.raises(ConfigError, match="MAX_PAGES"):
         extract(world, key)
