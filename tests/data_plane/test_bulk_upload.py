@@ -68,11 +68,11 @@ def env(world: World) -> World:
     return world
 
 
-def new_request(world: World, data: bytes | None) -> str:
+def new_request(world: World, data: bytes | None, request_id: str | None = None) -> str:
     """A request item as the upload API writes it and, unless ``data`` is None, its zip in the staging bucket. The
     recorded rule must put the staged zip on the bulk-upload queue; that message is taken off (tests deliver their
     own bodies)."""
-    rid = seed.bulk_upload_request(world, USER)
+    rid = seed.bulk_upload_request(world, USER, request_id)
     if data is not None:
         key = f"extract/{rid}"
         world.put_object("bulk-upload-staging", key, data)
