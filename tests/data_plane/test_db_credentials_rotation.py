@@ -22,6 +22,8 @@ from db_credentials_rotation import handler as rotation
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
 
+from tools.harness.world import World
+
 REGION = "us-east-1"
 ROLE = "rotation-app"  # needs quoting as an identifier
 OLD_PASSWORD = "old:Pa55%w?rd#"  # URL-special characters: URLs must encode them
@@ -141,18 +143,36 @@ def run(arn: str, token: str, step: str, context) -> None:
     rotation.handler({"SecretId": arn, "ClientRequestToken": token, "Step": step}, context)
 
 
+@pytest.fixture
+def recorded_rotation(wired_world, pg, app_role) -> tuple[World, Secrets, str, dict[str, str]]:
+    """prod's recorded rotation: the master secret and the URL secrets its function's URL_SECRETS names (with the
+    host each gets), the master holding the test role's credentials. Returns the world, the secrets (``direct`` and
+    ``proxy`` by host order), the rotation function's record name and URL_SECRETS."""
+    world = wired_world("prod")
+    master_arn = world.secret_arn("macrodb-credentials")
+    master = {"username": ROLE, "password": OLD_PASSWORD, "engine": "postgres", "host": "127.0.0.1",
+              "port": _port(pg), "dbname": "macrodb", "sslmode": "disable"}
+    sm = world.client("secretsmanager")
+    sm.put_secret_value(SecretId=master_arn, SecretString=json.dumps(master))
+    function = next(f for f in world.functions.values() if f.arn == world.rotations[master_arn])
+    url_secrets = json.loads(function.environment["URL_SECRETS"])
+    direct, proxy = sorted(url_secrets)
+    return world, Secrets(sm, master_arn, direct, proxy), function.record.name, url_secrets
+
+
 @pytest.mark.parametrize("runs", [1, 2], ids=["once", "every-step-twice"])
-def test_rotation_changes_the_password_everywhere(rotation_secrets, pg, lambda_context, runs):
-    s = rotation_secrets
+def test_rotation_changes_the_password_everywhere(recorded_rotation, pg, runs):
+    world, s, function, url_secrets = recorded_rotation
     old_current = next(v for v, stages in s.stages().items() if "AWSCURRENT" in stages)
     token = start_rotation(s.master)
     pending_values = []
     for step in STEPS:
         for _ in range(runs):
-            run(s.master, token, step, lambda_context)
+            world.invoke(function, {"SecretId": s.master, "ClientRequestToken": token, "Step": step})
             if step == "createSecret":
                 pending_values.append(s.master_value(VersionId=token))
 
+    assert world.denied_calls() == []
     assert all(value == pending_values[0] for value in pending_values)  # a retried createSecret keeps its password
     new = s.master_value(VersionStage="AWSCURRENT")
     new_password = new["password"]
@@ -166,9 +186,9 @@ def test_rotation_changes_the_password_everywhere(rotation_secrets, pg, lambda_c
     assert not _can_login(pg, ROLE, OLD_PASSWORD)
     assert _can_login(pg, ROLE, new_password)
 
-    for arn, host in ((s.direct, "127.0.0.1"), (s.proxy, PROXY_HOST)):
+    for arn in (s.direct, s.proxy):
         url = urlsplit(s.value(arn))
-        assert (url.scheme, url.hostname, url.port, url.path) == ("postgresql", host, _port(pg), "/macrodb")
+        assert (url.scheme, url.hostname, url.port, url.path) == ("postgresql", url_secrets[arn], _port(pg), "/macrodb")
         assert (unquote(url.username), unquote(url.password)) == (ROLE, new_password)
         assert parse_qs(url.query) == {"sslmode": ["disable"]}
         assert s.version_count(arn) == 2  # one new version however often finishSecret ran
