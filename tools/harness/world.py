@@ -602,12 +602,6 @@ class World:
             value = record.inputs.get("secretString")
             if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
                 sm.put_secret_value(SecretId=self.resolve(record.inputs["secretId"]), SecretString=url)
-        # A stack that rotates its database credentials records no value for the URL secrets: the first rotation
-        # writes them (URL_SECRETS of the recorded rotation function). The world starts after that rotation.
-        for fn in self.functions.values():
-            for arn in json.loads(fn.environment.get("URL_SECRETS") or "{}"):
-                if not sm.list_secret_version_ids(SecretId=arn)["Versions"]:
-                    sm.put_secret_value(SecretId=arn, SecretString=url)
 
     # --- the world's life -----------------------------------------------------------------------------------------
 
