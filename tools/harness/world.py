@@ -595,13 +595,20 @@ class World:
                     description=i.get("alarmDescription", "")))
 
     def attach_database(self, url: str) -> None:
-        """Point every secret whose recorded value is a PostgreSQL URL at ``url`` (the embedded server)."""
+        """Point every database URL secret at ``url`` (the embedded server): those whose recorded value is a
+        PostgreSQL URL, and those a recorded rotation owns (``URL_SECRETS`` of its function; in prod the program
+        stores no value there and the rotation's first run seeds them — here they are seeded as that run would)."""
         self.database_url = url
         sm = self.client("secretsmanager")
-        for record in self.records.of_type("aws:secretsmanager/secretVersion:SecretVersion"):
-            value = record.inputs.get("secretString")
-            if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
-                sm.put_secret_value(SecretId=self.resolve(record.inputs["secretId"]), SecretString=url)
+        url_secrets = {self.resolve(record.inputs["secretId"])
+                       for record in self.records.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+                       if str(record.inputs.get("secretString") or "").startswith(("postgresql://", "postgres://"))}
+        rotation_functions = set(self.rotations.values())
+        for fn in self.functions.values():
+            if fn.arn in rotation_functions and "URL_SECRETS" in fn.environment:
+                url_secrets.update(json.loads(fn.environment["URL_SECRETS"]))
+        for secret in sorted(url_secrets):
+            sm.put_secret_value(SecretId=secret, SecretString=url)
 
     # --- the world's life -----------------------------------------------------------------------------------------
 
