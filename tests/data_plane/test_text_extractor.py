@@ -205,6 +205,34 @@ def test_unreadable_files_are_recorded_as_skipped(world: World, pg):
     assert search_messages(world) == []
 
 
+def test_pdfium_abort_is_recorded_as_skipped_and_the_message_acknowledged(world: World, pg, monkeypatch):
+    """pdfium aborting (SIGABRT on memory exhaustion) kills only its worker: the SQS record succeeds, never retried.
+
+    Main's pdfium worker (fuzz branch) is not on this branch: skipped here, runs once both are merged."""
+    pdf_worker = pytest.importorskip("text_extractor.pdf_worker")
+    from tests.data_plane import documents
+
+    worker = pdf_worker.PdfWorker(
+        pdf_worker.WorkerLimits(memory_bytes=80 * 1024 * 1024, max_page_objects=10**9, max_page_chars=10**9)
+    )
+    monkeypatch.setattr(pdf_worker, "_shared", worker)
+    bucket = world.bucket("documents")
+    try:
+        key = put(world, "doc-6-bomb", documents.pdf_text_bomb(100_000))
+        good = put(world, "doc-6-after", make_pdf(["still reading"]))
+        world.send_message(QUEUE, "doc-6-bomb", {"key": key, "bucket": bucket})
+        world.send_message(QUEUE, "doc-6-after", {"key": good, "bucket": bucket})
+        runs = world.settle()
+    finally:
+        worker.close()
+    assert [r.result for r in runs] == [{"batchItemFailures": []}] * 2
+    assert world.messages(world.dlq_url(QUEUE)) == []
+    state, reason = status(pg, "doc-6-bomb")
+    assert state == "skipped" and reason.startswith("PdfWorkerAborted: pdfium was killed by SIGABRT"), reason
+    assert texts(pg, "doc-6-bomb") == []
+    assert "still reading" in texts(pg, "doc-6-after")[0][0]
+
+
 def test_oversized_object_is_skipped_without_download(world: World, pg):
     world.set_env(FUNCTION, "MAX_OBJECT_BYTES", "100")
     key = put(world, "doc-7", b"x" * 101, "1.txt")
