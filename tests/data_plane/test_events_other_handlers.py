@@ -2,14 +2,12 @@
 the other's Binary and Number attributes left in place), the scheduled functions (the scheduled event), and the
 credentials rotation (both Secrets Manager rotation samples, one with the extra ``RotationToken``).
 
-The SQS consumers and scheduled functions run on each stack's recorded wiring (``world``): the samples carry the
-recorded queue or schedule rule and reach the handler through ``invoke``. The rotation samples still run on
-hand-made secrets (``test_db_credentials_rotation.py``'s fixtures); its recorded wiring is tested there on prod."""
+The handlers run on the recorded wiring (``world``): the samples carry the recorded queue, schedule rule or rotated
+secret and reach the handler through ``invoke`` (the rotation on prod, the only stack that records one)."""
 
 from __future__ import annotations
 
 import pytest
-from db_credentials_rotation import handler as rotation
 
 from tests.data_plane import events
 from tests.data_plane.test_db_credentials_rotation import (  # noqa: F401 (fixtures)
@@ -19,7 +17,7 @@ from tests.data_plane.test_db_credentials_rotation import (  # noqa: F401 (fixtu
     _can_login,
     app_role,
     password_auth,
-    rotation_secrets,
+    recorded_rotation,
     start_rotation,
 )
 from tests.data_plane.test_delete_chat import _counts, _seed_chat
@@ -86,10 +84,10 @@ def test_email_attachment_cleanup_on_the_scheduled_event(world: World, pg, s3): 
 
 
 @pytest.mark.parametrize("name", events.SECRETS_ROTATION_SAMPLES)
-def test_rotation_steps_from_each_secrets_manager_sample(name, rotation_secrets, pg, lambda_context):  # noqa: F811
-    secrets = rotation_secrets
+def test_rotation_steps_from_each_secrets_manager_sample(name, recorded_rotation, pg):  # noqa: F811
+    world, secrets, function, _ = recorded_rotation
     token = start_rotation(secrets.master)
     for step in STEPS:
-        assert rotation.handler(events.rotation_event(name, secrets.master, token, step), lambda_context) is None
+        assert world.invoke(function, events.rotation_event(name, secrets.master, token, step)) is None
     new_password = secrets.master_value(VersionStage="AWSCURRENT")["password"]
     assert not _can_login(pg, ROLE, OLD_PASSWORD) and _can_login(pg, ROLE, new_password)
