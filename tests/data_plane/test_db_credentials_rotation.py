@@ -332,14 +332,14 @@ def test_secret_without_rotation_and_bad_config_fail_before_any_change(aws, monk
         rotation.handler({"SecretId": arn, "ClientRequestToken": token}, lambda_context)
 
 
-def test_password_never_reaches_logs_or_errors(rotation_secrets, pg, caplog, lambda_context):
-    s = rotation_secrets
+def test_password_never_reaches_logs_or_errors(recorded_rotation, pg, caplog):
+    _, s, _, _ = recorded_rotation
     token = start_rotation(s.master)
     for step in STEPS[:2]:
-        run(s.master, token, step, lambda_context)
+        invoke_step(recorded_rotation, token, step)
     _admin_exec(pg, "ALTER ROLE %I PASSWORD %L", ROLE, "out-of-band")
     with pytest.raises(rotation.RotationError) as raised:
-        run(s.master, token, "testSecret", lambda_context)
+        invoke_step(recorded_rotation, token, "testSecret")
     pending = s.master_value(VersionId=token)
     logged = " ".join(str(record.__dict__) for record in caplog.records)
     assert "rotation step done" in logged and "rotation step failed" in logged
