@@ -6,13 +6,13 @@ PostgreSQL starts once per test process (~4 s; each xdist worker gets its own) o
 ``world`` (both stacks) and ``wired_world(stack)`` give the data plane wired from the program's records
 (``tools/harness``): buckets, queues, tables, secrets, topics, rules and mappings created in moto from the records,
 handlers run with their recorded environment and authorised against their recorded policies, events delivered only
-through the recorded triggers. Prefer them to the hand-made fixtures below, which predate the harness.
+through the recorded triggers. Prefer them to the hand-made fixtures below, which predate the harness and remain for
+the tests of ``core`` itself and the credentials rotation's own steps.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -112,40 +112,6 @@ def make_bucket(aws: None) -> Callable[..., str]:
     return make
 
 
-class QueueUrl(str):
-    """A queue URL (use it as a str) that also knows its dead-letter queue's URL (``dlq_url``; None without DLQ)."""
-
-    dlq_url: str | None = None
-
-
-@pytest.fixture
-def make_queue(aws: None) -> Callable[..., QueueUrl]:
-    """``make_queue(name, fifo=False, max_receive=5, visibility=30)`` → the queue URL, with ``.dlq_url``.
-
-    Redrive mirrors the program: a DLQ named ``{name}-dlq`` and ``maxReceiveCount`` = ``max_receive``
-    (``max_receive=None`` makes a queue without DLQ).
-    """
-    sqs = boto3.client("sqs", region_name=REGION)
-
-    def make(name: str, fifo: bool = False, max_receive: int | None = 5, visibility: int = 30) -> QueueUrl:
-        suffix = ".fifo" if fifo else ""
-        base = name.removesuffix(".fifo")
-        fifo_attrs = {"FifoQueue": "true", "ContentBasedDeduplication": "true"} if fifo else {}
-        attributes = {"VisibilityTimeout": str(visibility), **fifo_attrs}
-        dlq_url = None
-        if max_receive is not None:
-            dlq_url = sqs.create_queue(
-                QueueName=f"{base}-dlq{suffix}", Attributes={"MessageRetentionPeriod": "1209600", **fifo_attrs}
-            )["QueueUrl"]
-            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive})
-        url = QueueUrl(sqs.create_queue(QueueName=f"{base}{suffix}", Attributes=attributes)["QueueUrl"])
-        url.dlq_url = dlq_url
-        return url
-
-    return make
-
-
 @dataclass
 class FakeLambdaContext:
     function_name: str = "macro-test-function"
@@ -164,61 +130,3 @@ class FakeLambdaContext:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
-
-
-def _lambda_sqs_record(message_id: str, body: str, attributes: dict[str, str], receipt: str, arn: str) -> dict:
-    """One record as Lambda's SQS event source delivers it (String attributes only)."""
-    return {
-        "messageId": message_id,
-        "receiptHandle": receipt,
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
-        "messageAttributes": {
-            name: {"stringValue": value, "dataType": "String", "stringListValues": [], "binaryListValues": []}
-            for name, value in attributes.items()
-        },
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": arn,
-        "awsRegion": REGION,
-    }
-
-
-@pytest.fixture
-def sqs_event() -> Callable[..., dict]:
-    """``sqs_event((body, {attr: value}), ...)`` → a Lambda SQS event; message ids are ``m0``, ``m1``, ..."""
-
-    def build(*messages: tuple[str, dict[str, str]]) -> dict:
-        arn = "arn:aws:sqs:us-east-1:123456789012:test-queue"
-        return {
-            "Records": [
-                _lambda_sqs_record(f"m{i}", body, attrs, f"rh-{i}", arn) for i, (body, attrs) in enumerate(messages)
-            ]
-        }
-
-    return build
-
-
-@pytest.fixture
-def receive_sqs_event(aws: None) -> Callable[..., dict]:
-    """``receive_sqs_event(queue_url, max_messages=10)`` receives real messages and shapes them as Lambda would."""
-    sqs = boto3.client("sqs", region_name=REGION)
-
-    def receive(queue_url: str, max_messages: int = 10) -> dict:
-        response = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=max_messages, MessageAttributeNames=["All"], WaitTimeSeconds=0
-        )
-        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        records = [
-            _lambda_sqs_record(
-                m["MessageId"],
-                m["Body"],
-                {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()},
-                m["ReceiptHandle"],
-                arn,
-            )
-            for m in response.get("Messages", [])
-        ]
-        return {"Records": records}
-
-    return receive

@@ -8,25 +8,25 @@ from core import config, db, keys, s3, secrets
 
 
 def test_env_int_default_value_and_errors(monkeypatch):
-    monkeypatch.delenv("MAX_PAGES", raising=False)
-    assert config.env_int("MAX_PAGES", 500) == 500
-    monkeypatch.setenv("MAX_PAGES", "42")
-    assert config.env_int("MAX_PAGES", 500) == 42
-    monkeypatch.setenv("MAX_PAGES", "forty")
-    with pytest.raises(config.ConfigError, match="MAX_PAGES"):
-        config.env_int("MAX_PAGES", 500)
-    monkeypatch.setenv("MAX_PAGES", "-1")
-    with pytest.raises(config.ConfigError, match="MAX_PAGES must be >= 0"):
-        config.env_int("MAX_PAGES", 500)
+    monkeypatch.delenv("EXAMPLE_LIMIT", raising=False)
+    assert config.env_int("EXAMPLE_LIMIT", 500) == 500
+    monkeypatch.setenv("EXAMPLE_LIMIT", "42")
+    assert config.env_int("EXAMPLE_LIMIT", 500) == 42
+    monkeypatch.setenv("EXAMPLE_LIMIT", "forty")
+    with pytest.raises(config.ConfigError, match="EXAMPLE_LIMIT"):
+        config.env_int("EXAMPLE_LIMIT", 500)
+    monkeypatch.setenv("EXAMPLE_LIMIT", "-1")
+    with pytest.raises(config.ConfigError, match="EXAMPLE_LIMIT must be >= 0"):
+        config.env_int("EXAMPLE_LIMIT", 500)
 
 
 def test_env_str_required_and_default(monkeypatch):
-    monkeypatch.delenv("DOCUMENT_BUCKET", raising=False)
-    with pytest.raises(config.ConfigError, match="DOCUMENT_BUCKET"):
-        config.env_str("DOCUMENT_BUCKET")
-    assert config.env_str("DOCUMENT_BUCKET", "fallback") == "fallback"
-    monkeypatch.setenv("DOCUMENT_BUCKET", " docs ")
-    assert config.env_str("DOCUMENT_BUCKET") == "docs"
+    monkeypatch.delenv("EXAMPLE_BUCKET", raising=False)
+    with pytest.raises(config.ConfigError, match="EXAMPLE_BUCKET"):
+        config.env_str("EXAMPLE_BUCKET")
+    assert config.env_str("EXAMPLE_BUCKET", "fallback") == "fallback"
+    monkeypatch.setenv("EXAMPLE_BUCKET", " docs ")
+    assert config.env_str("EXAMPLE_BUCKET") == "docs"
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,8 @@ from db_credentials_rotation import handler as rotation
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
 
+from tools.harness.world import World
+
 REGION = "us-east-1"
 ROLE = "rotation-app"  # needs quoting as an identifier
 OLD_PASSWORD = "old:Pa55%w?rd#"  # URL-special characters: URLs must encode them
@@ -141,18 +143,42 @@ def run(arn: str, token: str, step: str, context) -> None:
     rotation.handler({"SecretId": arn, "ClientRequestToken": token, "Step": step}, context)
 
 
+@pytest.fixture
+def recorded_rotation(wired_world, pg, app_role) -> tuple[World, Secrets, str, dict[str, str]]:
+    """prod's recorded rotation: the master secret and the URL secrets its function's URL_SECRETS names (with the
+    host each gets), the master holding the test role's credentials. Returns the world, the secrets (``direct`` and
+    ``proxy`` by host order), the rotation function's record name and URL_SECRETS."""
+    world = wired_world("prod")
+    master_arn = world.secret_arn("macrodb-credentials")
+    master = {"username": ROLE, "password": OLD_PASSWORD, "engine": "postgres", "host": "127.0.0.1",
+              "port": _port(pg), "dbname": "macrodb", "sslmode": "disable"}
+    sm = world.client("secretsmanager")
+    sm.put_secret_value(SecretId=master_arn, SecretString=json.dumps(master))
+    function = next(f for f in world.functions.values() if f.arn == world.rotations[master_arn])
+    url_secrets = json.loads(function.environment["URL_SECRETS"])
+    direct, proxy = sorted(url_secrets)
+    return world, Secrets(sm, master_arn, direct, proxy), function.record.name, url_secrets
+
+
+def invoke_step(rotating: tuple[World, Secrets, str, dict[str, str]], token: str, step: str) -> None:
+    """One rotation step as Secrets Manager invokes prod's recorded rotation function for its master secret."""
+    world, s, function, _ = rotating
+    world.invoke(function, {"SecretId": s.master, "ClientRequestToken": token, "Step": step})
+
+
 @pytest.mark.parametrize("runs", [1, 2], ids=["once", "every-step-twice"])
-def test_rotation_changes_the_password_everywhere(rotation_secrets, pg, lambda_context, runs):
-    s = rotation_secrets
+def test_rotation_changes_the_password_everywhere(recorded_rotation, pg, runs):
+    world, s, function, url_secrets = recorded_rotation
     old_current = next(v for v, stages in s.stages().items() if "AWSCURRENT" in stages)
     token = start_rotation(s.master)
     pending_values = []
     for step in STEPS:
         for _ in range(runs):
-            run(s.master, token, step, lambda_context)
+            world.invoke(function, {"SecretId": s.master, "ClientRequestToken": token, "Step": step})
             if step == "createSecret":
                 pending_values.append(s.master_value(VersionId=token))
 
+    assert world.denied_calls() == []
     assert all(value == pending_values[0] for value in pending_values)  # a retried createSecret keeps its password
     new = s.master_value(VersionStage="AWSCURRENT")
     new_password = new["password"]
@@ -166,9 +192,9 @@ def test_rotation_changes_the_password_everywhere(rotation_secrets, pg, lambda_c
     assert not _can_login(pg, ROLE, OLD_PASSWORD)
     assert _can_login(pg, ROLE, new_password)
 
-    for arn, host in ((s.direct, "127.0.0.1"), (s.proxy, PROXY_HOST)):
+    for arn in (s.direct, s.proxy):
         url = urlsplit(s.value(arn))
-        assert (url.scheme, url.hostname, url.port, url.path) == ("postgresql", host, _port(pg), "/macrodb")
+        assert (url.scheme, url.hostname, url.port, url.path) == ("postgresql", url_secrets[arn], _port(pg), "/macrodb")
         assert (unquote(url.username), unquote(url.password)) == (ROLE, new_password)
         assert parse_qs(url.query) == {"sslmode": ["disable"]}
         assert s.version_count(arn) == 2  # one new version however often finishSecret ran
@@ -221,60 +247,64 @@ def test_connect_rereads_a_stale_secret_once(aws, pg, app_role, monkeypatch):
     assert db.sqlstate(raised.value) == "3D000" and reads == [1]
 
 
-def test_finish_updates_every_url_secret_it_can_and_a_retry_completes(rotation_secrets, monkeypatch, lambda_context):
-    s = rotation_secrets
+def test_finish_updates_every_url_secret_it_can_and_a_retry_completes(recorded_rotation):
+    world, s, function, url_secrets = recorded_rotation
     token = start_rotation(s.master)
     for step in STEPS[:3]:
-        run(s.master, token, step, lambda_context)
-    missing = s.direct.replace("macrodb-url-", "macrodb-gone-")
-    monkeypatch.setenv("URL_SECRETS", json.dumps({missing: "127.0.0.1", s.proxy: PROXY_HOST}))
+        invoke_step(recorded_rotation, token, step)
+    missing = s.direct[: s.direct.rindex("-")] + "-gone-AbCdEf"  # a URL secret that no longer exists
+    world.set_env(function, "URL_SECRETS", json.dumps({missing: "127.0.0.1", s.proxy: url_secrets[s.proxy]}))
     with pytest.raises(rotation.RotationError, match=f"{s.master}.*finishSecret.*{missing}"):
-        run(s.master, token, "finishSecret", lambda_context)
+        invoke_step(recorded_rotation, token, "finishSecret")
     assert "AWSCURRENT" in s.stages()[token]
     new_password = s.master_value(VersionStage="AWSCURRENT")["password"]
     assert unquote(urlsplit(s.value(s.proxy)).password) == new_password  # the failure did not stop the others
 
-    monkeypatch.setenv("URL_SECRETS", json.dumps({s.direct: "127.0.0.1", s.proxy: PROXY_HOST}))
-    run(s.master, token, "finishSecret", lambda_context)
+    world.set_env(function, "URL_SECRETS", json.dumps(url_secrets))
+    invoke_step(recorded_rotation, token, "finishSecret")
     assert unquote(urlsplit(s.value(s.direct)).password) == new_password
     assert s.version_count(s.proxy) == 2
 
 
-def test_a_pending_value_that_exists_is_kept(rotation_secrets, pg, lambda_context):
-    s = rotation_secrets
+def test_a_pending_value_that_exists_is_kept(recorded_rotation, pg):
+    _, s, _, _ = recorded_rotation
     token = str(uuid.uuid4())
     pending = s.master_value(VersionStage="AWSCURRENT") | {"password": "chosen-Pa55word"}
     s.sm.put_secret_value(
         SecretId=s.master, ClientRequestToken=token, SecretString=json.dumps(pending), VersionStages=["AWSPENDING"]
     )
     for step in STEPS:
-        run(s.master, token, step, lambda_context)
+        invoke_step(recorded_rotation, token, step)
     assert _can_login(pg, ROLE, "chosen-Pa55word")
 
 
-def test_set_secret_says_when_no_credentials_work(rotation_secrets, pg, lambda_context):
-    s = rotation_secrets
+def test_set_secret_says_when_no_credentials_work(recorded_rotation, pg):
+    _, s, _, _ = recorded_rotation
     token = start_rotation(s.master)
-    run(s.master, token, "createSecret", lambda_context)
+    invoke_step(recorded_rotation, token, "createSecret")
     _admin_exec(pg, "ALTER ROLE %I PASSWORD %L", ROLE, "changed-out-of-band")
     with pytest.raises(rotation.RotationError, match=f"{s.master} failed at setSecret: neither the current"):
-        run(s.master, token, "setSecret", lambda_context)
+        invoke_step(recorded_rotation, token, "setSecret")
     with pytest.raises(rotation.RotationError, match="testSecret: the database rejects the pending password"):
-        run(s.master, token, "testSecret", lambda_context)
+        invoke_step(recorded_rotation, token, "testSecret")
 
 
-def test_unknown_token_and_unstaged_version_are_rejected(rotation_secrets, lambda_context):
-    s = rotation_secrets
+def test_unknown_token_and_unstaged_version_are_rejected(recorded_rotation):
+    _, s, _, _ = recorded_rotation
     unknown = str(uuid.uuid4())
     with pytest.raises(rotation.RotationError, match=f"{s.master} failed at createSecret: token {unknown} is not a"):
-        run(s.master, unknown, "createSecret", lambda_context)
-    previous = next(v for v, stages in s.stages().items() if "AWSPREVIOUS" in stages)
+        invoke_step(recorded_rotation, unknown, "createSecret")
+    first = next(v for v, stages in s.stages().items() if "AWSCURRENT" in stages)
+    token = start_rotation(s.master)
+    for step in STEPS:  # the value the test put becomes AWSPREVIOUS
+        invoke_step(recorded_rotation, token, step)
+    assert "AWSPREVIOUS" in s.stages()[first]
     with pytest.raises(rotation.RotationError, match="setSecret: version .* is not staged AWSPENDING"):
-        run(s.master, previous, "setSecret", lambda_context)
+        invoke_step(recorded_rotation, first, "setSecret")
     with pytest.raises(rotation.RotationError, match="unknown step"):
-        run(s.master, start_rotation(s.master), "deleteSecret", lambda_context)
+        invoke_step(recorded_rotation, start_rotation(s.master), "deleteSecret")
     current = next(v for v, stages in s.stages().items() if "AWSCURRENT" in stages)
-    run(s.master, current, "setSecret", lambda_context)  # already current: nothing to do
+    invoke_step(recorded_rotation, current, "setSecret")  # already current: nothing to do
 
 
 def test_secret_without_rotation_and_bad_config_fail_before_any_change(aws, monkeypatch, lambda_context):
@@ -302,14 +332,14 @@ def test_secret_without_rotation_and_bad_config_fail_before_any_change(aws, monk
         rotation.handler({"SecretId": arn, "ClientRequestToken": token}, lambda_context)
 
 
-def test_password_never_reaches_logs_or_errors(rotation_secrets, pg, caplog, lambda_context):
-    s = rotation_secrets
+def test_password_never_reaches_logs_or_errors(recorded_rotation, pg, caplog):
+    _, s, _, _ = recorded_rotation
     token = start_rotation(s.master)
     for step in STEPS[:2]:
-        run(s.master, token, step, lambda_context)
+        invoke_step(recorded_rotation, token, step)
     _admin_exec(pg, "ALTER ROLE %I PASSWORD %L", ROLE, "out-of-band")
     with pytest.raises(rotation.RotationError) as raised:
-        run(s.master, token, "testSecret", lambda_context)
+        invoke_step(recorded_rotation, token, "testSecret")
     pending = s.master_value(VersionId=token)
     logged = " ".join(str(record.__dict__) for record in caplog.records)
     assert "rotation step done" in logged and "rotation step failed" in logged

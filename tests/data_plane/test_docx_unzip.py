@@ -1,4 +1,6 @@
-"""docx_unzip handler on moto S3/SQS and a real PostgreSQL: normal path, redelivery, hostile files, transient errors."""
+"""docx_unzip on each stack's recorded wiring (``world``: moto and a real PostgreSQL): normal path, redelivery, hostile
+files, transient errors. The upload and document buckets, the conversion queue and the limits are the ones the records
+give the function; notifications go through ``invoke`` (the recorded notification filter must deliver them)."""
 
 from __future__ import annotations
 
@@ -9,17 +11,16 @@ import zipfile
 from urllib.parse import quote, quote_plus
 
 import pytest
-from core import aws
 from core.keys import InvalidKey
-from docx_unzip.handler import PARTS_PREFIX, handler
+from docx_unzip.handler import PARTS_PREFIX
 
 from tests.data_plane.documents import directory_bomb, nested_xml, rename_member, symlink_member
+from tools.harness.world import UnwiredEvent, World
 
 USER = "macro|alice@example.com"
 DOC = "doc-1"
 BOM = 41
-UPLOAD_BUCKET = "docx-upload-test"
-DOC_BUCKET = "doc-storage-test"
+FUNCTION = "docx_unzip"
 
 CONTENT_TYPES = (
     b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -55,46 +56,46 @@ def key_for(doc: str = DOC, bom: int | str = BOM, user: str = USER, ext: str = "
     return f"{quote(user, safe='')}/{doc}/{bom}.{ext}"
 
 
-def s3_event(key: str, bucket: str = UPLOAD_BUCKET, etag: str = "abc") -> dict:
+def s3_event(world: World, key: str, bucket: str | None = None, etag: str = "abc") -> dict:
     # Notification keys are URL-encoded (quote_plus) on top of the object key.
     return {
         "Records": [
             {
                 "eventSource": "aws:s3",
                 "eventName": "ObjectCreated:Put",
-                "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key), "eTag": etag, "size": 1}},
+                "s3": {"bucket": {"name": bucket or world.bucket("docx-upload")},
+                       "object": {"key": quote_plus(key), "eTag": etag, "size": 1}},
             }
         ]
     }
 
 
 @pytest.fixture
-def env(database_secret, make_bucket, make_queue, monkeypatch, pg):
-    make_bucket(UPLOAD_BUCKET)
-    make_bucket(DOC_BUCKET, versioned=True)
-    queue = make_queue("convert-service-queue-test", max_receive=2)
-    monkeypatch.setenv("DOCUMENT_BUCKET", DOC_BUCKET)
-    monkeypatch.setenv("DOCX_UPLOAD_BUCKET", UPLOAD_BUCKET)
-    monkeypatch.setenv("CONVERT_QUEUE_URL", queue)
-    for name in ("MAX_ARCHIVE_ENTRIES", "MAX_ENTRY_BYTES", "MAX_TOTAL_BYTES", "MAX_COMPRESSION_RATIO"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MAX_OBJECT_BYTES", str(2 * 1024 * 1024))
+def env(world: World, pg) -> World:
+    """The world with the document and its BOM row; MAX_OBJECT_BYTES lowered to 2 MiB for the oversized case."""
+    world.set_env(FUNCTION, "MAX_OBJECT_BYTES", str(2 * 1024 * 1024))
     pg.query('INSERT INTO "Document" (id, owner, name, "fileType") VALUES (%s, %s, %s, %s)', DOC, USER, "a", "docx")
     pg.query('INSERT INTO "DocumentBom" (id, "documentId") VALUES (%s, %s)', BOM, DOC)
-    return queue
+    return world
 
 
-def put(key: str, data: bytes) -> str:
-    return aws.client("s3").put_object(Bucket=UPLOAD_BUCKET, Key=key, Body=data)["ETag"]
+def put(world: World, key: str, data: bytes) -> str:
+    """Upload; the notification it causes is dropped (each test delivers its own event). Returns the ETag."""
+    etag = world.put_object("docx-upload", key, data)["ETag"]
+    world.pending.clear()
+    return etag
 
 
-def messages(queue: str) -> list[dict]:
-    got = aws.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
-    return got.get("Messages", [])
+def unzip(world: World, key: str, etag: str = "abc") -> dict:
+    return world.invoke(FUNCTION, s3_event(world, key, etag=etag))
 
 
-def part_keys() -> list[str]:
-    listed = aws.client("s3").list_object_versions(Bucket=DOC_BUCKET, Prefix=PARTS_PREFIX)
+def messages(world: World) -> list[dict]:
+    return world.messages(world.queue_url("convert-service"))
+
+
+def part_keys(world: World) -> list[str]:
+    listed = world.s3.list_object_versions(Bucket=world.bucket("documents"), Prefix=PARTS_PREFIX)
     return sorted(v["Key"] for v in listed.get("Versions", []))
 
 
@@ -102,54 +103,59 @@ def job_row(pg, doc: str = DOC):
     return pg.query('SELECT status, "errorMessage" FROM "UploadJob" WHERE "documentId" = %s', doc)
 
 
-def test_normal_path_stores_parts_rows_and_one_job(env, pg, lambda_context):
+def test_normal_path_stores_parts_rows_and_one_job(env: World, pg):
+    world = env
     key = key_for()
-    etag = put(key, make_docx())
-    result = handler(s3_event(key, etag=etag), lambda_context)
+    world.put_object("docx-upload", key, make_docx())
+    [run] = world.settle()  # the recorded notification delivers the upload
+    assert run.via.startswith("S3 notification") and world.denied_calls() == []
+    result = run.result
     assert result["results"][0]["status"] == "processed" and result["results"][0]["job_sent"] is True
 
     rows = pg.query('SELECT path, sha FROM "BomPart" WHERE "documentBomId" = %s ORDER BY path', BOM)
     assert [r[0] for r in rows] == ["[Content_Types].xml", "_rels/.rels", "word/document.xml", "word/styles.xml"]
-    assert part_keys() == sorted(f"{PARTS_PREFIX}{sha}" for _, sha in rows)
-    stored = aws.client("s3").get_object(Bucket=DOC_BUCKET, Key=f"{PARTS_PREFIX}{rows[2][1]}")["Body"].read()
+    assert part_keys(world) == sorted(f"{PARTS_PREFIX}{sha}" for _, sha in rows)
+    stored = world.s3.get_object(Bucket=world.bucket("documents"), Key=f"{PARTS_PREFIX}{rows[2][1]}")["Body"].read()
     assert stored == document_xml("Hello unzip")
     assert pg.query('SELECT uploaded FROM "Document" WHERE id = %s', DOC) == [[True]]
     assert job_row(pg) == [["processing", None]]
 
-    [msg] = messages(env)
+    [msg] = messages(world)
     body = json.loads(msg["Body"])
     assert body == {
         "job_id": result["results"][0]["job_id"],
-        "from_bucket": UPLOAD_BUCKET,
-        "to_bucket": DOC_BUCKET,
+        "from_bucket": world.bucket("docx-upload"),
+        "to_bucket": world.bucket("documents"),
         "from_key": key,
         "to_key": f"{quote(USER, safe='')}/{DOC}/converted.pdf",
     }
     assert msg["MessageAttributes"]["job_id"]["StringValue"] == body["job_id"]
 
 
-def test_redelivery_leaves_same_end_state(env, pg, lambda_context):
+def test_redelivery_leaves_same_end_state(env: World, pg):
+    world = env
     key = key_for()
-    event = s3_event(key, etag=put(key, make_docx()))
-    first = handler(event, lambda_context)
-    second = handler(event, lambda_context)
+    event = s3_event(world, key, etag=put(world, key, make_docx()))
+    first = world.invoke(FUNCTION, event)
+    second = world.invoke(FUNCTION, event)
     assert first["results"][0]["job_id"] == second["results"][0]["job_id"]
     assert second["results"][0]["job_sent"] is False
     assert pg.query('SELECT count(*) FROM "BomPart"') == [[4]]
     assert pg.query('SELECT count(*) FROM "ConvertJobDispatch"') == [[1]]
-    assert len(part_keys()) == 4  # no second version of any part in the versioned bucket
-    assert len(messages(env)) == 1
+    assert len(part_keys(world)) == 4  # no second version of any part in the versioned bucket
+    assert len(messages(world)) == 1
 
 
-def test_shared_parts_are_stored_once(env, pg, lambda_context):
+def test_shared_parts_are_stored_once(env: World, pg):
+    world = env
     pg.query('INSERT INTO "Document" (id, owner, name) VALUES (%s, %s, %s)', "doc-2", USER, "b")
     for doc, bom, text in ((DOC, BOM, "first"), ("doc-2", 77, "second")):
         key = key_for(doc, bom)
-        handler(s3_event(key, etag=put(key, make_docx(text))), lambda_context)
+        unzip(world, key, put(world, key, make_docx(text)))
     # content types, rels and styles are shared; only the two document.xml differ
-    assert len(part_keys()) == 5
+    assert len(part_keys(world)) == 5
     assert pg.query('SELECT count(*) FROM "BomPart"') == [[8]]
-    assert len(messages(env)) == 2
+    assert len(messages(world)) == 2
 
 
 BOMB_XML = b"""<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>
@@ -227,79 +233,95 @@ HOSTILE = {
 }
 
 
-def test_hostile_files_are_recorded_as_failed(env, pg, lambda_context):
+def test_hostile_files_are_recorded_as_failed(env: World, pg):
     # One setup for all cases (moto and client start-up dominate test time); each case is its own document.
+    world = env
     for n, (case, (data, expected)) in enumerate(sorted(HOSTILE.items()), start=1):
         doc = f"hostile-{n}"
         pg.query('INSERT INTO "Document" (id, owner, name) VALUES (%s, %s, %s)', doc, USER, case)
         key = key_for(doc, 100 + n)
-        result = handler(s3_event(key, etag=put(key, data)), lambda_context)
+        result = unzip(world, key, put(world, key, data))
         assert result["results"][0]["status"] == "failed", case
         [[status, reason]] = job_row(pg, doc)
         assert status == "failed" and expected in reason, (case, reason)
         assert pg.query('SELECT uploaded FROM "Document" WHERE id = %s', doc) == [[False]], case
     assert pg.query('SELECT count(*) FROM "BomPart"') == [[0]]
-    assert part_keys() == [] and messages(env) == []
+    assert part_keys(world) == [] and messages(world) == []
 
 
-def test_unknown_document_and_missing_object_are_recorded(env, pg, lambda_context):
+def test_unknown_document_and_missing_object_are_recorded(env: World, pg):
+    world = env
     key = key_for(doc="no-such-doc")
-    put(key, make_docx())
-    handler(s3_event(key), lambda_context)
+    put(world, key, make_docx())
+    unzip(world, key)
     assert "does not exist" in job_row(pg, "no-such-doc")[0][1]
 
     gone = key_for(bom=99)
-    handler(s3_event(gone), lambda_context)  # never uploaded (expired from the 1-day bucket)
+    unzip(world, gone)  # never uploaded (expired from the 1-day bucket)
     assert any("no longer exists" in (r[1] or "") for r in job_row(pg))
-    assert messages(env) == []
+    assert messages(world) == []
 
 
-def test_bad_keys_raise_naming_the_key(env, lambda_context):
+def test_bad_keys_raise_naming_the_key(env: World):
+    """``.docx`` keys are delivered by the recorded filter; the others are not, and raise if they were."""
+    world = env
     for key in ("alice/doc-1/41.pdf", "alice/doc-1/notanumber.docx", "alice/41.docx", "a/b/c/41.docx", "a/d/-3.docx"):
+        event = s3_event(world, key)
+        if not key.endswith(".docx"):
+            with pytest.raises(UnwiredEvent):
+                world.invoke(FUNCTION, event)
         with pytest.raises(InvalidKey) as err:
-            handler(s3_event(key), lambda_context)
+            (world.invoke if key.endswith(".docx") else world.run)(FUNCTION, event)
         assert key in str(err.value)
 
 
-def test_not_an_s3_event_raises(env, lambda_context):
+def test_not_an_s3_event_raises(env: World):
+    world = env
+    with pytest.raises(UnwiredEvent):
+        world.invoke(FUNCTION, {"hello": "world"})
     with pytest.raises(ValueError, match="not an S3 notification"):
-        handler({"hello": "world"}, lambda_context)
-    assert handler({"Event": "s3:TestEvent"}, lambda_context) == {"results": []}
+        world.run(FUNCTION, {"hello": "world"})
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": world.bucket("docx-upload")}
+    assert world.invoke(FUNCTION, test_event) == {"results": []}
 
 
-def test_send_failure_rolls_back_and_retry_sends_once(env, pg, lambda_context, monkeypatch):
+def test_send_failure_rolls_back_and_retry_sends_once(env: World, pg):
+    world = env
     key = key_for()
-    event = s3_event(key, etag=put(key, make_docx()))
-    monkeypatch.setenv("CONVERT_QUEUE_URL", env + "-missing")
+    event = s3_event(world, key, etag=put(world, key, make_docx()))
+    queue = world.env(FUNCTION)["CONVERT_QUEUE_URL"]
+    world.set_env(FUNCTION, "CONVERT_QUEUE_URL", queue + "-missing")
     with pytest.raises(Exception, match="(?i)queue"):
-        handler(event, lambda_context)  # transient: raised so the async retry keeps the event
+        world.invoke(FUNCTION, event)  # transient: raised so the async retry keeps the event
     assert pg.query('SELECT count(*) FROM "ConvertJobDispatch"') == [[0]]
     assert pg.query('SELECT count(*) FROM "BomPart"') == [[0]]
     assert job_row(pg) == []
-    monkeypatch.setenv("CONVERT_QUEUE_URL", env)
-    assert handler(event, lambda_context)["results"][0]["job_sent"] is True
-    assert len(messages(env)) == 1 and pg.query('SELECT count(*) FROM "BomPart"') == [[4]]
+    world.set_env(FUNCTION, "CONVERT_QUEUE_URL", queue)
+    assert world.invoke(FUNCTION, event)["results"][0]["job_sent"] is True
+    assert len(messages(world)) == 1 and pg.query('SELECT count(*) FROM "BomPart"') == [[4]]
 
 
-def test_new_upload_of_same_document_gets_a_new_job(env, pg, lambda_context):
+def test_new_upload_of_same_document_gets_a_new_job(env: World, pg):
+    world = env
     key = key_for()
-    first = handler(s3_event(key, etag=put(key, make_docx("v1"))), lambda_context)
-    second = handler(s3_event(key, etag=put(key, make_docx("v2"))), lambda_context)
+    first = unzip(world, key, put(world, key, make_docx("v1")))
+    second = unzip(world, key, put(world, key, make_docx("v2")))
     assert first["results"][0]["job_id"] != second["results"][0]["job_id"]
-    assert len(messages(env)) == 2
+    assert len(messages(world)) == 2
 
 
-def test_xml_work_is_bounded_per_upload(env, pg, lambda_context, monkeypatch):
+def test_xml_work_is_bounded_per_upload(env: World, pg, monkeypatch):
     """Elements are counted over all parts together; past the budget the upload is refused before any PUT."""
-    from docx_unzip import handler as unzip
+    from docx_unzip import handler as unzip_handler
 
-    monkeypatch.setattr(unzip, "MAX_XML_ELEMENTS", 9)  # the test DOCX has 9 elements over its four XML parts
+    world = env
+    monkeypatch.setattr(unzip_handler, "MAX_XML_ELEMENTS", 9)  # the test DOCX has 9 elements over its four XML parts
     key = key_for()
-    assert handler(s3_event(key, etag=put(key, make_docx())), lambda_context)["results"][0]["status"] == "processed"
-    monkeypatch.setattr(unzip, "MAX_XML_ELEMENTS", 8)
+    assert unzip(world, key, put(world, key, make_docx()))["results"][0]["status"] == "processed"
+    monkeypatch.setattr(unzip_handler, "MAX_XML_ELEMENTS", 8)
     pg.query('INSERT INTO "Document" (id, owner, name) VALUES (%s, %s, %s)', "doc-3", USER, "c")
     other = key_for("doc-3", 78)
-    result = handler(s3_event(other, etag=put(other, make_docx("v2"))), lambda_context)
+    result = unzip(world, other, put(world, other, make_docx("v2")))
     assert result["results"][0]["status"] == "failed"
     [[status, reason]] = job_row(pg, "doc-3")
     assert status == "failed" and "elements" in reason

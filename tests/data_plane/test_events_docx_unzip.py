@@ -1,5 +1,6 @@
 """docx_unzip fed real S3 notification samples, the key in each encoding S3 notifications are seen with, and the
-``s3:TestEvent`` S3 sends when the notification is configured (acknowledged, never a failure)."""
+``s3:TestEvent`` S3 sends when the notification is configured (acknowledged, never a failure). On each stack's
+recorded wiring (``world``): the samples name the recorded upload bucket and reach the handler through ``invoke``."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import json
 from urllib.parse import quote
 
 import pytest
-from docx_unzip.handler import handler
 
 from tests.data_plane import events
 from tests.data_plane.test_docx_unzip import (  # noqa: F401 (env: the fixture)
     DOC,
-    UPLOAD_BUCKET,
+    FUNCTION,
     env,
     job_row,
     key_for,
@@ -20,6 +20,7 @@ from tests.data_plane.test_docx_unzip import (  # noqa: F401 (env: the fixture)
     messages,
     put,
 )
+from tools.harness.world import World
 
 # (user, bom id): stored as the platform writes them (user percent-encoded) and as a raw user segment.
 UPLOADS = {
@@ -35,25 +36,25 @@ def upload_key(label: str, bom: int) -> str:
 
 
 @pytest.mark.parametrize("name", events.S3_NOTIFICATION_SAMPLES)
-def test_notification_samples_in_every_key_encoding(name, env, pg, lambda_context):  # noqa: F811
+def test_notification_samples_in_every_key_encoding(name, env: World, pg):  # noqa: F811
     """Every (encoding, upload) a case: parts stored and one conversion job for exactly that key."""
     failures = {}
     for index, encoding in enumerate(events.NOTIFICATION_ENCODINGS):
         for label, (user, bom) in UPLOADS.items():
             key = upload_key(label, bom + 10 * index)  # a new BOM a case: each upload sends its own job
-            etag = put(key, make_docx(f"upload of {label}"))
-            event = events.s3_notification(name, UPLOAD_BUCKET, key, encoding=encoding, etag=etag)
-            result = handler(event, lambda_context)
+            etag = put(env, key, make_docx(f"upload of {label}"))
+            event = events.s3_notification(name, env.bucket("docx-upload"), key, encoding=encoding, etag=etag)
+            result = env.invoke(FUNCTION, event)
             jobs = [json.loads(m["Body"]) for m in messages(env)]  # received = invisible: the next case sees its own
             to_key = f"{quote(user, safe='')}/{DOC}/converted.pdf"
-            expected = {"from_bucket": UPLOAD_BUCKET, "from_key": key, "to_key": to_key}
+            expected = {"from_bucket": env.bucket("docx-upload"), "from_key": key, "to_key": to_key}
             statuses = [r["status"] for r in result["results"]]
             if statuses != ["processed"] or [{k: job[k] for k in expected} for job in jobs] != [expected]:
                 failures[encoding, label] = (result, jobs)
     assert not failures, "\n".join(f"{case}: {outcome}" for case, outcome in failures.items())
 
 
-def test_the_s3_test_event_is_acknowledged(env, pg, lambda_context):  # noqa: F811
+def test_the_s3_test_event_is_acknowledged(env: World, pg):  # noqa: F811
     """S3 sends it once when the notification configuration is saved: success, nothing written, nothing sent."""
-    assert handler(events.s3_test_event(UPLOAD_BUCKET), lambda_context) == {"results": []}
+    assert env.invoke(FUNCTION, events.s3_test_event(env.bucket("docx-upload"))) == {"results": []}
     assert messages(env) == [] and job_row(pg) == []

@@ -1,13 +1,17 @@
 """email_suppression fed SES's own samples inside real SNS envelopes: every documented bounce type and subtype in every
 bounce sample, every complaint form, deliveries, and the setup messages SES publishes (acknowledged, never failures).
-A message that is neither JSON nor a known setup message still fails, naming the SNS message id."""
+A message that is neither JSON nor a known setup message still fails, naming the SNS message id.
+Handler runs are on each stack's recorded wiring (``world``), the envelopes carrying the recorded SES topic."""
 
 from __future__ import annotations
 
 import pytest
-from email_suppression.handler import MalformedNotification, handler, parse_event
+from email_suppression.handler import MalformedNotification, parse_event
 
 from tests.data_plane import events
+from tools.harness.world import World
+
+FUNCTION = "email_suppression"
 
 BOUNCE_SAMPLES = (*events.BOUNCE_SAMPLES, events.BOUNCE_OBJECT_SAMPLE)
 COMPLAINTS = [
@@ -62,19 +66,22 @@ def test_the_delayed_recipient_of_a_permanent_bounce_is_not_blocked():
 
 
 @pytest.mark.parametrize("sns_sample", events.SNS_SAMPLES, ids=_short)
-def test_all_samples_through_the_handler_write_exactly_the_blocks(sns_sample, database_secret, pg, lambda_context):
+def test_all_samples_through_the_handler_write_exactly_the_blocks(sns_sample, world: World, pg):
     """Every case's message in one event through the handler and PostgreSQL (setup messages among them)."""
-    result = handler(events.sns_event(sns_sample, *(message for _, message, _, _ in CASES)), lambda_context)
+    event = events.sns_event(sns_sample, *(message for _, message, _, _ in CASES),
+                             topic_arn=world.topic_arn("ses-bounces"))
+    result = world.invoke(FUNCTION, event)
     expected = sorted({(address, reason) for _, _, blocked, reason in CASES for address in blocked})
     assert sorted(map(tuple, pg.query('SELECT email, reason FROM "BlockedEmail"'))) == expected
     assert result == {"blocked": sorted(address for address, _ in expected)}
 
 
 @pytest.mark.parametrize("sns_sample", events.SNS_SAMPLES, ids=_short)
-def test_the_event_destination_validation_message_is_acknowledged(sns_sample, database_secret, pg, lambda_context):
+def test_the_event_destination_validation_message_is_acknowledged(sns_sample, world: World, pg):
     """Defect 1: this plain-text message used to fail ("Message is not JSON"), then page on-call every setup."""
-    event = events.sns_event(sns_sample, events.text(events.VALIDATION_MESSAGE))
-    assert handler(event, lambda_context) == {"blocked": []}
+    event = events.sns_event(sns_sample, events.text(events.VALIDATION_MESSAGE),
+                             topic_arn=world.topic_arn("ses-bounces"))
+    assert world.invoke(FUNCTION, event) == {"blocked": []}
     assert pg.query('SELECT count(*) FROM "BlockedEmail"') == [[0]]
 
 
@@ -87,10 +94,12 @@ def test_the_event_destination_validation_message_is_acknowledged(sns_sample, da
         "Successfully validated SNS topic",
     ],
 )
-def test_other_plain_text_still_fails_naming_the_message(sns_sample, message, database_secret, pg, lambda_context):
+def test_other_plain_text_still_fails_naming_the_message(sns_sample, message, world: World, pg):
     """Not a known setup message: raised with the SNS message id, so retries and the failed-events queue keep it."""
-    event = events.sample(sns_sample) if message is None else events.sns_event(sns_sample, message)
+    if message is None:
+        message = events.sample(sns_sample)["Records"][0]["Sns"]["Message"]
+    event = events.sns_event(sns_sample, message, topic_arn=world.topic_arn("ses-bounces"))
     message_id = event["Records"][0]["Sns"]["MessageId"]
     with pytest.raises(MalformedNotification, match=f"SNS message {message_id}: Message is not JSON"):
-        handler(event, lambda_context)
+        world.invoke(FUNCTION, event)
     assert pg.query('SELECT count(*) FROM "BlockedEmail"') == [[0]]

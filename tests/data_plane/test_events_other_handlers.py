@@ -1,16 +1,13 @@
 """The remaining handlers fed real samples: SQS consumers (both SQS samples, the batch sample's Number attribute and
 the other's Binary and Number attributes left in place), the scheduled functions (the scheduled event), and the
-credentials rotation (both Secrets Manager rotation samples, one with the extra ``RotationToken``)."""
+credentials rotation (both Secrets Manager rotation samples, one with the extra ``RotationToken``).
+
+The handlers run on the recorded wiring (``world``): the samples carry the recorded queue, schedule rule or rotated
+secret and reach the handler through ``invoke`` (the rotation on prod, the only stack that records one)."""
 
 from __future__ import annotations
 
 import pytest
-from db_credentials_rotation import handler as rotation
-from delete_chat.handler import handler as delete_chat
-from delete_document.handler import handler as delete_document
-from deleted_item_poller.handler import handler as deleted_item_poller
-from email_attachment_cleanup.handler import handler as email_attachment_cleanup
-from user_link_cleanup.handler import handler as user_link_cleanup
 
 from tests.data_plane import events
 from tests.data_plane.test_db_credentials_rotation import (  # noqa: F401 (fixtures)
@@ -20,63 +17,77 @@ from tests.data_plane.test_db_credentials_rotation import (  # noqa: F401 (fixtu
     _can_login,
     app_role,
     password_auth,
-    rotation_secrets,
+    recorded_rotation,
     start_rotation,
 )
 from tests.data_plane.test_delete_chat import _counts, _seed_chat
-from tests.data_plane.test_delete_document import PREFIX, _rows, _seed_rows, _versions, bucket  # noqa: F401
+from tests.data_plane.test_delete_document import BUCKET, PREFIX, _rows, _seed_rows, _versions, bucket  # noqa: F401
 from tests.data_plane.test_deleted_item_poller import queues, seeded  # noqa: F401 (fixtures)
 from tests.data_plane.test_email_attachment_cleanup import _purged, _seed, s3  # noqa: F401 (s3: the fixture)
+from tools.harness.world import World
+
+
+def sqs_sample(world: World, name: str, queue: str, *messages: tuple[str, dict[str, str]]) -> dict:
+    """An SQS sample's records from the recorded queue ``queue``."""
+    arn = world.sqs.get_queue_attributes(QueueUrl=world.queue_url(queue), AttributeNames=["QueueArn"])
+    return events.sqs_event(name, *messages, queue_arn=arn["Attributes"]["QueueArn"])
+
+
+def scheduled_sample(world: World, rule: str) -> dict:
+    """The scheduled-event sample as the recorded schedule rule ``rule`` sends it (its ARN in ``resources``)."""
+    event = events.scheduled_event(rule)
+    events.set_value(event, ("resources", 0), world.scheduled_event(rule)["resources"][0])
+    return event
 
 
 @pytest.mark.parametrize("name", events.SQS_SAMPLES)
-def test_delete_chat_from_each_sqs_sample(name, database_secret, pg, lambda_context):
+def test_delete_chat_from_each_sqs_sample(name, world: World, pg):
     for chat_id in ("c1", "c2"):
         _seed_chat(pg, chat_id, deleted=True)
-    event = events.sqs_event(name, ("c1", {"chat_id": "c1"}), ("c2", {"chat_id": "c2"}))
-    assert delete_chat(event, lambda_context) == {"batchItemFailures": []}
+    event = sqs_sample(world, name, "delete-chat-handler", ("c1", {"chat_id": "c1"}), ("c2", {"chat_id": "c2"}))
+    assert world.invoke("delete_chat", event) == {"batchItemFailures": []}
     assert set(_counts(pg, "c1").values()) == set(_counts(pg, "c2").values()) == {0}
 
 
 @pytest.mark.parametrize("name", events.SQS_SAMPLES)
-def test_delete_document_from_each_sqs_sample(name, database_secret, pg, bucket, lambda_context):  # noqa: F811
+def test_delete_document_from_each_sqs_sample(name, world: World, pg, BUCKET, bucket):  # noqa: F811, N803
     _seed_rows(pg, "d1")
-    event = events.sqs_event(name, ("d1", {"document_id": "d1"}))
-    assert delete_document(event, lambda_context) == {"batchItemFailures": []}
-    assert (_versions(bucket, PREFIX), _rows(pg, "d1")) == (0, 0)
+    event = sqs_sample(world, name, "delete-document-handler", ("d1", {"document_id": "d1"}))
+    assert world.invoke("delete_document", event) == {"batchItemFailures": []}
+    assert (_versions(bucket, PREFIX, BUCKET), _rows(pg, "d1")) == (0, 0)
 
 
 @pytest.mark.parametrize("name", events.SQS_SAMPLES)
-def test_an_sqs_sample_message_without_the_id_attribute_fails_by_itself(name, database_secret, pg, lambda_context):
+def test_an_sqs_sample_message_without_the_id_attribute_fails_by_itself(name, world: World, pg):
     """The samples' own bodies and attributes ("Test message.", Attribute1...) are not a chat id: that record fails."""
     _seed_chat(pg, "c1", deleted=True)
-    event = events.sqs_event(name, ("Test message.", {}), ("c1", {"chat_id": "c1"}))
-    assert delete_chat(event, lambda_context) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    event = sqs_sample(world, name, "delete-chat-handler", ("Test message.", {}), ("c1", {"chat_id": "c1"}))
+    assert world.invoke("delete_chat", event) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert set(_counts(pg, "c1").values()) == {0}
 
 
-def test_deleted_item_poller_on_the_scheduled_event(queues, seeded, pg, lambda_context):  # noqa: F811
-    summary = deleted_item_poller(events.scheduled_event("deleted-item-poller"), lambda_context)
+def test_deleted_item_poller_on_the_scheduled_event(world: World, queues, seeded, pg):  # noqa: F811
+    summary = world.invoke("deleted_item_poller", scheduled_sample(world, "deleted-item-poller"))
     assert summary == {"project": 1, "chat": 1, "document": 3, "failed": []}
 
 
-def test_user_link_cleanup_on_the_scheduled_event(database_secret, pg, lambda_context):
+def test_user_link_cleanup_on_the_scheduled_event(world: World, pg):
     pg.query("INSERT INTO in_progress_user_link (macro_user_id, created_at) VALUES ('u', now() - interval '2 days')")
-    result = user_link_cleanup(events.scheduled_event("user-link-cleanup"), lambda_context)
+    result = world.invoke("user_link_cleanup", scheduled_sample(world, "user-link-cleanup"))
     assert result == {"in_progress_user_link": 1, "in_progress_email_link": 0}
 
 
-def test_email_attachment_cleanup_on_the_scheduled_event(pg, s3, lambda_context):  # noqa: F811
-    _seed(pg, s3)
-    result = email_attachment_cleanup(events.scheduled_event("email-attachment-cleanup"), lambda_context)
+def test_email_attachment_cleanup_on_the_scheduled_event(world: World, pg, s3):  # noqa: F811
+    _seed(pg, s3, world.bucket("email-attachments"))
+    result = world.invoke("email_attachment_cleanup", scheduled_sample(world, "email-attachment-cleanup"))
     assert result["purged"] == 3 and _purged(pg) == ["a1", "a2", "a3"]
 
 
 @pytest.mark.parametrize("name", events.SECRETS_ROTATION_SAMPLES)
-def test_rotation_steps_from_each_secrets_manager_sample(name, rotation_secrets, pg, lambda_context):  # noqa: F811
-    secrets = rotation_secrets
+def test_rotation_steps_from_each_secrets_manager_sample(name, recorded_rotation, pg):  # noqa: F811
+    world, secrets, function, _ = recorded_rotation
     token = start_rotation(secrets.master)
     for step in STEPS:
-        assert rotation.handler(events.rotation_event(name, secrets.master, token, step), lambda_context) is None
+        assert world.invoke(function, events.rotation_event(name, secrets.master, token, step)) is None
     new_password = secrets.master_value(VersionStage="AWSCURRENT")["password"]
     assert not _can_login(pg, ROLE, OLD_PASSWORD) and _can_login(pg, ROLE, new_password)

@@ -3,7 +3,8 @@
 Keys are stored as the platform writes them (``{urlencoded user}/...``) and as other writers do (a raw user id with
 ``|``, ``+``, ``@``, spaces, unicode); each EventBridge sample delivers them in every encoding seen in the wild
 (``tests/data_plane/events.py``, ``shared/events/SOURCES.md``). Whatever the encoding, the existing object is
-extracted and the search event names its real user.
+extracted and the search event names its real user. On each stack's recorded wiring (``world``): the samples carry
+the recorded document bucket and extractor queue, and reach the handler only if a recorded trigger delivers them.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import json
 from urllib.parse import quote
 
 import pytest
-from core import aws
-from text_extractor.handler import handler
 
 from tests.data_plane import events
 from tests.data_plane.documents import make_pdf
-from tests.data_plane.test_text_extractor import DOC_BUCKET, env, status  # noqa: F401 (env: the fixture)
+from tests.data_plane.test_text_extractor import FUNCTION, QUEUE, search_messages, status
+from tools.harness.world import UnwiredEvent, World
 
 # (object key, owner) as stored; every key is a valid document key whose first segment decodes to the owner.
 KEYS = {
@@ -34,33 +34,36 @@ KEYS = {
 }
 
 
-def search_messages(env) -> list[dict]:  # noqa: F811 (the env fixture)
-    """Receive and delete what the search queue holds (the handler's cached client: a new one costs ~0.1 s)."""
-    sqs = aws.client("sqs")
-    got = sqs.receive_message(QueueUrl=env["search"], MaxNumberOfMessages=10).get("Messages", [])
-    for message in got:
-        sqs.delete_message(QueueUrl=env["search"], ReceiptHandle=message["ReceiptHandle"])
-    return [json.loads(m["Body"]) for m in got]
-
-
-def put(env, key: str, text: str) -> dict:  # noqa: F811
+def put(world: World, key: str, text: str) -> dict:
+    """Store an object (the delivery it causes is dropped: each test delivers its sample)."""
     body = make_pdf([text]) if key.endswith(".pdf") else text.encode()
-    return aws.client("s3").put_object(Bucket=DOC_BUCKET, Key=key, Body=body)
+    stored = world.s3.put_object(Bucket=world.bucket("documents"), Key=key, Body=body)
+    world.pending.clear()
+    return stored
 
 
-def indexing_error(env, pg, key: str, owner: str) -> str | None:  # noqa: F811
+def queue_arn(world: World) -> str:
+    return world.sqs.get_queue_attributes(QueueUrl=world.queue_url(QUEUE),
+                                          AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def eventbridge(world: World, name: str, key: str, **kwargs) -> dict:
+    return events.s3_eventbridge_event(name, world.bucket("documents"), key, **kwargs)
+
+
+def indexing_error(world: World, pg, key: str, owner: str) -> str | None:
     """None when the document was extracted and announced for ``owner``; else what went wrong."""
     document_id, filename = key.split("/")[1:]
     version, extension = filename.rsplit(".", 1)
     expected = {"user_id": owner, "document_id": document_id, "file_type": extension, "document_version_id": version}
-    recorded, sent = status(pg, document_id), search_messages(env)
+    recorded, sent = status(pg, document_id), search_messages(world)
     if recorded != ("extracted", None) or sent != [{"ExtractDocumentText": expected}]:
         return f"status {recorded}, search events {sent}"
     return None
 
 
-def assert_indexed(env, pg, key: str, owner: str) -> None:  # noqa: F811
-    assert indexing_error(env, pg, key, owner) is None, indexing_error(env, pg, key, owner)
+def assert_indexed(world: World, pg, key: str, owner: str) -> None:
+    assert indexing_error(world, pg, key, owner) is None, indexing_error(world, pg, key, owner)
 
 
 def for_document(key: str, tag: str) -> str:
@@ -70,116 +73,118 @@ def for_document(key: str, tag: str) -> str:
 
 
 @pytest.mark.parametrize("name", events.EVENTBRIDGE_SAMPLES)
-def test_eventbridge_samples_in_every_key_encoding(name, env, pg, lambda_context):  # noqa: F811
+def test_eventbridge_samples_in_every_key_encoding(name, world: World, pg):
     """Every (encoding, key) a case: each object is extracted and announced for its owner, whatever the encoding."""
     failures = {}
     for encoding in events.EVENTBRIDGE_ENCODINGS:
         for label, (template, owner) in KEYS.items():
             key = for_document(template, encoding)
-            stored = put(env, key, f"text of {label}")
-            event = events.s3_eventbridge_event(
-                name, DOC_BUCKET, key, encoding=encoding, etag=stored["ETag"], version_id=stored["VersionId"]
-            )
-            result = handler(event, lambda_context)
-            error = indexing_error(env, pg, key, owner)
+            stored = put(world, key, f"text of {label}")
+            event = eventbridge(world, name, key, encoding=encoding, etag=stored["ETag"],
+                                version_id=stored["VersionId"])
+            result = world.invoke(FUNCTION, event)
+            error = indexing_error(world, pg, key, owner)
             if result.get("outcome") != "extracted" or result.get("key") != key or error:
                 failures[encoding, label] = (result, error)
     assert not failures, "\n".join(f"{case}: {outcome}" for case, outcome in failures.items())
 
 
 @pytest.mark.parametrize("name", events.SQS_SAMPLES)
-def test_sqs_samples_carry_the_plain_key(name, env, pg, lambda_context):  # noqa: F811
+def test_sqs_samples_carry_the_plain_key(name, world: World, pg):
     failures = {}
     for label, (key, owner) in KEYS.items():
-        put(env, key, f"text of {label}")
-        event = events.sqs_event(name, (key.split("/")[1], {"key": key, "bucket": DOC_BUCKET}))
-        result = handler(event, lambda_context)
-        error = indexing_error(env, pg, key, owner)
+        put(world, key, f"text of {label}")
+        event = events.sqs_event(name, (key.split("/")[1], {"key": key, "bucket": world.bucket("documents")}),
+                                 queue_arn=queue_arn(world))
+        result = world.invoke(FUNCTION, event)
+        error = indexing_error(world, pg, key, owner)
         if result != {"batchItemFailures": []} or error:
             failures[label] = (result, error)
     assert not failures, "\n".join(f"{case}: {outcome}" for case, outcome in failures.items())
 
 
-def test_one_sqs_batch_of_every_key(env, pg, lambda_context):  # noqa: F811
-    """Powertools' two-record sample as the template of a four-message batch (its Number attribute included)."""
+def test_one_sqs_batch_of_every_key(world: World, pg):
+    """Powertools' two-record sample as the template of a four-message batch (its Number attribute included). The
+    recorded mapping delivers fewer at a time (``invoke`` refuses it); the handler takes a full batch all the same."""
     for label, (key, _) in KEYS.items():
-        put(env, key, f"text of {label}")
-    messages = [(key.split("/")[1], {"key": key, "bucket": DOC_BUCKET}) for key, _ in KEYS.values()]
-    assert handler(events.sqs_event("powertools/sqsEvent.json", *messages), lambda_context) == {"batchItemFailures": []}
-    sent = {m["ExtractDocumentText"]["document_id"]: m["ExtractDocumentText"]["user_id"] for m in search_messages(env)}
+        put(world, key, f"text of {label}")
+    messages = [(key.split("/")[1], {"key": key, "bucket": world.bucket("documents")}) for key, _ in KEYS.values()]
+    event = events.sqs_event("powertools/sqsEvent.json", *messages, queue_arn=queue_arn(world))
+    with pytest.raises(UnwiredEvent, match="delivers at most"):
+        world.invoke(FUNCTION, event)
+    assert world.run(FUNCTION, event) == {"batchItemFailures": []}
+    sent = {m["ExtractDocumentText"]["document_id"]: m["ExtractDocumentText"]["user_id"]
+            for m in search_messages(world)}
     assert sent == {key.split("/")[1]: owner for key, owner in KEYS.values()}
 
 
-def test_an_s3_notification_on_the_extractor_queue_fails_naming_the_message(env, pg, lambda_context):  # noqa: F811
+def test_an_s3_notification_on_the_extractor_queue_fails_naming_the_message(world: World, pg):
     """Powertools' S3-in-SQS sample: not this queue's message shape, so it goes back to the queue (then the DLQ)."""
     key, _ = KEYS["raw user with +"]
-    put(env, key, "text")
+    put(world, key, "text")
     event = events.sample(events.S3_IN_SQS_SAMPLE)
     [record] = event["Records"]
     body = json.loads(record["body"])
-    body["Records"][0]["s3"]["bucket"]["name"] = DOC_BUCKET  # a value at an existing path
+    body["Records"][0]["s3"]["bucket"]["name"] = world.bucket("documents")  # a value at an existing path
     body["Records"][0]["s3"]["object"]["key"] = key
     events.set_value(record, ("body",), json.dumps(body))
-    result = handler(event, lambda_context)
+    events.set_value(record, ("eventSourceARN",), queue_arn(world))
+    result = world.invoke(FUNCTION, event)
     assert result == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
-    assert search_messages(env) == [] and status(pg, key.split("/")[1]) == ()
+    assert search_messages(world) == [] and status(pg, key.split("/")[1]) == ()
 
 
 # --------------------------------------------------------------------------------------------------------------------
 # The two ways the old "unquote_plus, then the raw key" rule failed (both fail on that code)
 
 
-def test_literal_plus_delivered_unencoded_names_the_right_user(env, pg, lambda_context):  # noqa: F811
+def test_literal_plus_delivered_unencoded_names_the_right_user(world: World, pg):
     key, owner = KEYS["raw user with +"]
-    put(env, key, "dana's document")
-    event = events.s3_eventbridge_event(events.EVENTBRIDGE_SAMPLES[0], DOC_BUCKET, key, encoding="as-is")
-    handler(event, lambda_context)
-    [message] = search_messages(env)
+    put(world, key, "dana's document")
+    world.invoke(FUNCTION, eventbridge(world, events.EVENTBRIDGE_SAMPLES[0], key, encoding="as-is"))
+    [message] = search_messages(world)
     assert message["ExtractDocumentText"]["user_id"] == owner  # the old code said "macro|dana docs@example.com"
 
 
-def test_spaces_as_pct20_with_literal_plus_is_extracted_not_recorded_missing(env, pg, lambda_context):  # noqa: F811
+def test_spaces_as_pct20_with_literal_plus_is_extracted_not_recorded_missing(world: World, pg):
     key, owner = KEYS["raw user with space and +"]
-    put(env, key, "dana smith's document")
-    event = events.s3_eventbridge_event(events.EVENTBRIDGE_SAMPLES[1], DOC_BUCKET, key, encoding="pct-plus-kept")
-    result = handler(event, lambda_context)
+    put(world, key, "dana smith's document")
+    result = world.invoke(FUNCTION, eventbridge(world, events.EVENTBRIDGE_SAMPLES[1], key, encoding="pct-plus-kept"))
     assert result["outcome"] == "extracted", result  # the old code: "object no longer exists (deleted ...)"
-    assert_indexed(env, pg, key, owner)
+    assert_indexed(world, pg, key, owner)
 
 
 @pytest.mark.parametrize("name", events.EVENTBRIDGE_SAMPLES)
-def test_when_two_decodings_exist_the_events_version_decides(name, env, pg, lambda_context):  # noqa: F811
+def test_when_two_decodings_exist_the_events_version_decides(name, world: World, pg):
     """``x y/...`` form-encoded is ``x+y/...``, and ``x+y/...`` exists too: the event's ETag/version picks ``x y``."""
     spaced, plus = "x y/doc-amb/1.pdf", "x+y/doc-amb/1.pdf"
-    put(env, plus, "the plus document")
-    meant = put(env, spaced, "the spaced document")
-    event = events.s3_eventbridge_event(
-        name, DOC_BUCKET, spaced, encoding="form", etag=meant["ETag"], version_id=meant["VersionId"]
-    )
-    result = handler(event, lambda_context)
+    put(world, plus, "the plus document")
+    meant = put(world, spaced, "the spaced document")
+    event = eventbridge(world, name, spaced, encoding="form", etag=meant["ETag"], version_id=meant["VersionId"])
+    result = world.invoke(FUNCTION, event)
     assert (result["outcome"], result["key"]) == ("extracted", spaced)
-    assert search_messages(env)[0]["ExtractDocumentText"]["user_id"] == "x y"
+    assert search_messages(world)[0]["ExtractDocumentText"]["user_id"] == "x y"
 
 
-def test_a_deleted_object_is_recorded_missing_in_every_encoding(env, pg, lambda_context):  # noqa: F811
+def test_a_deleted_object_is_recorded_missing_in_every_encoding(world: World, pg):
     template, _ = KEYS["raw user with space and +"]
     for encoding in events.EVENTBRIDGE_ENCODINGS:
         key = for_document(template, encoding)
-        event = events.s3_eventbridge_event(events.EVENTBRIDGE_SAMPLES[0], DOC_BUCKET, key, encoding=encoding)
-        result = handler(event, lambda_context)
+        result = world.invoke(FUNCTION, eventbridge(world, events.EVENTBRIDGE_SAMPLES[0], key, encoding=encoding))
         assert result["outcome"] == "skipped" and "no longer exists" in result["reason"], (encoding, result)
         assert status(pg, key.split("/")[1])[0] == "skipped"
 
 
 @pytest.mark.parametrize("encoding", ["form", "as-is"])
-def test_a_document_deleted_after_extraction_is_recorded_missing(encoding, env, pg, lambda_context):  # noqa: F811
+def test_a_document_deleted_after_extraction_is_recorded_missing(encoding, world: World, pg):
     """The status names the key it was extracted from; a later event for that object, gone by then, still says so."""
     key, _ = KEYS["raw user with space and +"]
-    put(env, key, "soon deleted")
+    put(world, key, "soon deleted")
     name = events.EVENTBRIDGE_SAMPLES[0]
-    assert handler(events.s3_eventbridge_event(name, DOC_BUCKET, key), lambda_context)["outcome"] == "extracted"
-    aws.client("s3").delete_object(Bucket=DOC_BUCKET, Key=key)
-    result = handler(events.s3_eventbridge_event(name, DOC_BUCKET, key, encoding=encoding), lambda_context)
+    assert world.invoke(FUNCTION, eventbridge(world, name, key))["outcome"] == "extracted"
+    world.s3.delete_object(Bucket=world.bucket("documents"), Key=key)
+    world.pending.clear()
+    result = world.invoke(FUNCTION, eventbridge(world, name, key, encoding=encoding))
     assert result["outcome"] == "skipped"
     assert pg.query('SELECT status, "sourceKey" FROM "DocumentTextExtraction"') == [["skipped", key]]
 
@@ -187,7 +192,7 @@ def test_a_document_deleted_after_extraction_is_recorded_missing(encoding, env, 
 def test_samples_keep_their_structure():
     """Adapting changes values only: every path of each sample is still there, and no path was added."""
     for name in events.EVENTBRIDGE_SAMPLES:
-        adapted = events.s3_eventbridge_event(name, DOC_BUCKET, "a b/c/1.pdf", encoding="form")
+        adapted = events.s3_eventbridge_event(name, "a-bucket", "a b/c/1.pdf", encoding="form")
         assert set(events.paths(adapted)) == set(events.paths(events.sample(name)))
         assert adapted["detail"]["object"]["key"] == "a+b/c/1.pdf"
     with pytest.raises(AssertionError, match="never add fields"):

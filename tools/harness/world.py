@@ -246,6 +246,14 @@ class World:
     def env(self, name: str) -> dict[str, str]:
         return dict(self.function(name).environment)
 
+    def set_env(self, name: str, variable: str, value: str) -> None:
+        """Change one variable the program sets on function ``name`` (a limit lowered for a test); a variable the
+        program does not set is a WiringError, so a test cannot invent one the handler will never see."""
+        environment = self.function(name).environment
+        if variable not in environment:
+            raise WiringError(f"stack {self.stack} sets no {variable} on {name}; it sets {sorted(environment)}")
+        environment[variable] = value
+
     def resolve(self, value: Any) -> Any:
         """A recorded value with mock outputs replaced by their moto values (in strings, JSON, lists and maps)."""
         if isinstance(value, str):
