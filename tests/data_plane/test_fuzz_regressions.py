@@ -1,7 +1,7 @@
 """Inputs the fuzzer found and minimised (``make fuzz-long``; listed with how they were found in
 ``fuzz_regressions/index.json``), replayed in the fuzzer's child process under its memory limit: each must end in text
-or a recorded refusal, quickly. An entry with an ``open`` note is a class no change fixes yet: it is an xfail until
-then (see ``_cases``); an entry may carry its own ``replay_seconds`` when the input is large but linear."""
+or a recorded refusal, within the fuzzer's hang threshold. An entry with an ``open`` note is a class no change fixes
+yet: it is an xfail until then (see ``_cases``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from fuzz.runner import Runner
 
 HERE = Path(__file__).parent / "fuzz_regressions"
 INDEX: dict[str, dict[str, str]] = json.loads((HERE / "index.json").read_text())
-REPLAY_SECONDS = 2.0  # minimised hangs took > 4 s where they were found; fixed code needs milliseconds
+# The fuzzer's own hang threshold (issue 11: no input may hold the extractor past 10 s). Some kept inputs are megabytes
+# of nested tags that the linear scanners read in 1-2 s of CPU, so a tighter wall-clock limit flakes on a loaded
+# machine; linearity itself is pinned by the N-vs-8N tests in test_extract_hostile.py.
+REPLAY_SECONDS = 10.0
 
 
 def _cases() -> list:
@@ -47,6 +50,5 @@ def test_fuzz_finding_ends_in_text_or_a_refusal(runner, name):
     data = (HERE / name).read_bytes()
     if name.endswith(".gz"):
         data = gzip.decompress(data)
-    result = runner.run(entry["target"], data, entry["filename"], timeout=float(entry.get("replay_seconds",
-                                                                                     REPLAY_SECONDS)))
+    result = runner.run(entry["target"], data, entry["filename"])
     assert result.outcome in ("ok", "refused"), f"{name} ({entry['signature']}): {result}"
