@@ -199,15 +199,14 @@ def report(args: argparse.Namespace, tally: Tally, corpus: dict[str, list[seed_f
     if not tally.findings:
         lines.append("None: every mutant ended in text or a recorded refusal within the limits.")
     else:
-        lines += ["| format | class and place | mutants | first (mutant: seed, mutations) | kept as | owner |",
-                  "|---|---|---:|---|---|---|"]
+        lines += ["| format | class and place | mutants | first (mutant: seed, mutations) | kept as |",
+                  "|---|---|---:|---|---|"]
         for finding in sorted(tally.findings.values(), key=lambda f: (f.fmt, f.signature)):
             example = f"#{finding.index}: {finding.seed_name}, {'; '.join(finding.mutations)}"[:220]
-            owner = "hostile (§1/§4)" if finding.fmt != "pdf" else "fuzz (§2)"
             signature = finding.signature.split(" ", 1)[1].replace("|", "\\|")
             lines.append(
                 f"| {finding.fmt} | {signature} | {finding.count} | {example.replace('|', '/')} | "
-                f"{finding.stored or '—'} | {owner} |"
+                f"{finding.stored or '—'} |"
             )
     return "\n".join(lines) + "\n"
 
