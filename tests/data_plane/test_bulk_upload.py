@@ -5,6 +5,7 @@ mapping must deliver from that queue, in its batch size."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import random
@@ -233,32 +234,36 @@ def test_an_extension_too_long_for_an_s3_key_fails_that_file_only(env: World, pg
     assert [len(key.encode()) <= 1024 for key in versions(env, "documents")] == [True]
 
 
-NOISE = random.Random(1).randbytes(9_000_000)
-
-# Four letters: deflate shrinks it ~4x, far below the ratio limit; 3 x 3 MB exceeds MAX_TOTAL_BYTES (8 MiB).
-DNA = NOISE[:9_000_000].translate(bytes(b"ACGT"[i % 4] for i in range(256)))
-FAILING = {
-    "zip bomb": (make_zip({"bomb.txt": b"\0" * (3 * 1024 * 1024)}), "compression ratio"),
-    "huge total": (make_zip({f"{i}.txt": DNA[i * 3_000_000 : (i + 1) * 3_000_000] for i in range(3)}), "total uncomp"),
-    "zip slip": (make_zip({"../../etc/cron.d/x.txt": b"x"}), "zip slip"),
-    "too deep": (make_zip({"a/b/c/d/e/f.txt": b"x"}), "nesting limit 4"),
-    "not a zip": (b"plain text, not a zip", "not a valid zip"),
-    "only junk": (make_zip({"__MACOSX/._x": b"j", ".DS_Store": b"j"}), "no documents"),
-    "missing zip": (None, "does not exist"),
-    "oversized": (NOISE[:7_000_000], "MAX_OBJECT_BYTES"),
-    # reference/hostile-inputs.md and issue 11's archive list (MAX_ARCHIVE_ENTRIES is 50 here)
-    "central-directory bomb": (directory_bomb(400, declared=2), "more than 50 entries"),
-    "tens of thousands of entries": (directory_bomb(20_000), "20000 entries"),
-    "absolute name": (make_zip({"/etc/x.txt": b"x"}), "absolute path"),
-    "symlink": (None, "symbolic link"),
-    "NUL in a name": (rename_member(make_zip({"aXb.txt": b"x"}), b"aXb", b"a\x00b"), "NUL"),
-    "invalid UTF-8 name": (
-        rename_member(make_zip({"ab.txt": b"x"}), b"ab.txt", b"\xff\xfe.txt", utf8_flag=True),
-        "UTF-8",
-    ),
-    "3000-character name": (make_zip({"d/" + "n" * 3000 + ".txt": b"x"}), "exceeds the limit 1024"),
-    "duplicate names": (None, "duplicate path"),
-}
+@functools.cache
+def failing_cases() -> dict[str, tuple[bytes | None, str]]:
+    """Archive -> the reason its request fails. Built on first use, not at collection (~2 s of megabyte zips in every
+    test process)."""
+    noise = random.Random(1).randbytes(9_000_000)
+    # Four letters: deflate shrinks it ~4x, far below the ratio limit; 3 x 3 MB exceeds MAX_TOTAL_BYTES (8 MiB).
+    dna = noise.translate(bytes(b"ACGT"[i % 4] for i in range(256)))
+    return {
+        "zip bomb": (make_zip({"bomb.txt": b"\0" * (3 * 1024 * 1024)}), "compression ratio"),
+        "huge total": (make_zip({f"{i}.txt": dna[i * 3_000_000 : (i + 1) * 3_000_000] for i in range(3)}),
+                       "total uncomp"),
+        "zip slip": (make_zip({"../../etc/cron.d/x.txt": b"x"}), "zip slip"),
+        "too deep": (make_zip({"a/b/c/d/e/f.txt": b"x"}), "nesting limit 4"),
+        "not a zip": (b"plain text, not a zip", "not a valid zip"),
+        "only junk": (make_zip({"__MACOSX/._x": b"j", ".DS_Store": b"j"}), "no documents"),
+        "missing zip": (None, "does not exist"),
+        "oversized": (noise[:7_000_000], "MAX_OBJECT_BYTES"),
+        # reference/hostile-inputs.md and issue 11's archive list (MAX_ARCHIVE_ENTRIES is 50 here)
+        "central-directory bomb": (directory_bomb(400, declared=2), "more than 50 entries"),
+        "tens of thousands of entries": (directory_bomb(20_000), "20000 entries"),
+        "absolute name": (make_zip({"/etc/x.txt": b"x"}), "absolute path"),
+        "symlink": (None, "symbolic link"),
+        "NUL in a name": (rename_member(make_zip({"aXb.txt": b"x"}), b"aXb", b"a\x00b"), "NUL"),
+        "invalid UTF-8 name": (
+            rename_member(make_zip({"ab.txt": b"x"}), b"ab.txt", b"\xff\xfe.txt", utf8_flag=True),
+            "UTF-8",
+        ),
+        "3000-character name": (make_zip({"d/" + "n" * 3000 + ".txt": b"x"}), "exceeds the limit 1024"),
+        "duplicate names": (None, "duplicate path"),
+    }
 
 
 def _special_zip(case: str) -> bytes:
@@ -276,13 +281,13 @@ def _special_zip(case: str) -> bytes:
 def test_failed_requests_record_the_reason(env: World, pg):
     rids = {
         case: new_request(env, _special_zip(case) if case in ("symlink", "duplicate names") else data)
-        for case, (data, _) in FAILING.items()
+        for case, (data, _) in failing_cases().items()
     }
     assert run(env, *(eventbridge_body(env, rid) for rid in rids.values())) == []
     for case, rid in rids.items():
         request = meta(env, rid)
         assert request["status"] == "failed", case
-        assert FAILING[case][1] in request["error_message"], (case, request["error_message"])
+        assert failing_cases()[case][1] in request["error_message"], (case, request["error_message"])
         assert request["completed_at"], case
     assert versions(env, "documents") == [] and pg.query('SELECT count(*) FROM "Document"') == [[0]]
 

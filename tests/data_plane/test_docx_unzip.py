@@ -4,6 +4,7 @@ give the function; notifications go through ``invoke`` (the recorded notificatio
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import random
@@ -169,9 +170,6 @@ def _slip_docx() -> bytes:
     return buf.getvalue()
 
 
-NOISE = random.Random(0).randbytes(3 * 1024 * 1024)  # incompressible: over MAX_OBJECT_BYTES (2 MiB) once zipped
-
-
 def _with_member(name: str | zipfile.ZipInfo, body: bytes) -> bytes:
     buf = io.BytesIO(make_docx())
     with zipfile.ZipFile(buf, "a") as zf:
@@ -202,41 +200,44 @@ def _lying_size_docx() -> bytes:
     return bytes(data)
 
 
-HOSTILE = {
-    "zip bomb": (make_docx(extra={"word/media/bomb.bin": b"\0" * (8 * 1024 * 1024)}), "compression ratio"),
-    "zip slip": (_slip_docx(), "zip slip"),
-    "entity bomb": (make_docx(extra={"word/document.xml": BOMB_XML}), "forbidden"),
-    "truncated": (make_docx("x" * 4000)[:700], "not a valid zip"),
-    "not a zip": (b"%PDF-1.7 definitely not a docx", "not a valid zip"),
-    "not a docx": (make_docx(drop="word/document.xml"), "word/document.xml missing"),
-    "oversized": (
-        make_docx(extra={"word/media/big.bin": random.Random(0).randbytes(3 * 1024 * 1024)}),
-        "MAX_OBJECT_BYTES",
-    ),
-    "empty": (b"", "empty"),
-    # reference/hostile-inputs.md and issue 11's archive list
-    "nested elements (OOM class)": (make_docx(extra={"word/document.xml": nested_xml(5000)}), "nested deeper"),
-    "3000-character part name": (_with_member("word/" + "p" * 3000 + ".xml", b"<a/>"), "exceeds the limit 1024"),
-    "XML declaration naming rot13": (
-        make_docx(extra={"word/styles.xml": b'<?xml version="1.0" encoding="rot13"?><w:styles/>'}),
-        "unsupported encoding",
-    ),
-    "central-directory bomb": (_directory_bomb_docx(), "more than 1000 entries"),
-    "symlink part": (_with_member(*symlink_member("word/link.xml", b"/etc/passwd")), "symbolic link"),
-    "NUL in a part name": (rename_member(_with_member("word/aXb.xml", b"<a/>"), b"aXb", b"a\x00b"), "NUL"),
-    "invalid UTF-8 name": (
-        rename_member(_with_member("word/ab.xml", b"<a/>"), b"word/ab", b"word/\xff\xfe", utf8_flag=True),
-        "not valid UTF-8",
-    ),
-    "absolute part name": (_with_member("/word/abs.xml", b"<a/>"), "absolute path"),
-    "declared size that lies": (_lying_size_docx(), "corrupt data"),
-}
+@functools.cache
+def hostile_files() -> dict[str, tuple[bytes, str]]:
+    """Document -> the reason it fails. Built on first use, not at collection in every test process."""
+    return {
+        "zip bomb": (make_docx(extra={"word/media/bomb.bin": b"\0" * (8 * 1024 * 1024)}), "compression ratio"),
+        "zip slip": (_slip_docx(), "zip slip"),
+        "entity bomb": (make_docx(extra={"word/document.xml": BOMB_XML}), "forbidden"),
+        "truncated": (make_docx("x" * 4000)[:700], "not a valid zip"),
+        "not a zip": (b"%PDF-1.7 definitely not a docx", "not a valid zip"),
+        "not a docx": (make_docx(drop="word/document.xml"), "word/document.xml missing"),
+        "oversized": (
+            make_docx(extra={"word/media/big.bin": random.Random(0).randbytes(3 * 1024 * 1024)}),
+            "MAX_OBJECT_BYTES",
+        ),
+        "empty": (b"", "empty"),
+        # reference/hostile-inputs.md and issue 11's archive list
+        "nested elements (OOM class)": (make_docx(extra={"word/document.xml": nested_xml(5000)}), "nested deeper"),
+        "3000-character part name": (_with_member("word/" + "p" * 3000 + ".xml", b"<a/>"), "exceeds the limit 1024"),
+        "XML declaration naming rot13": (
+            make_docx(extra={"word/styles.xml": b'<?xml version="1.0" encoding="rot13"?><w:styles/>'}),
+            "unsupported encoding",
+        ),
+        "central-directory bomb": (_directory_bomb_docx(), "more than 1000 entries"),
+        "symlink part": (_with_member(*symlink_member("word/link.xml", b"/etc/passwd")), "symbolic link"),
+        "NUL in a part name": (rename_member(_with_member("word/aXb.xml", b"<a/>"), b"aXb", b"a\x00b"), "NUL"),
+        "invalid UTF-8 name": (
+            rename_member(_with_member("word/ab.xml", b"<a/>"), b"word/ab", b"word/\xff\xfe", utf8_flag=True),
+            "not valid UTF-8",
+        ),
+        "absolute part name": (_with_member("/word/abs.xml", b"<a/>"), "absolute path"),
+        "declared size that lies": (_lying_size_docx(), "corrupt data"),
+    }
 
 
 def test_hostile_files_are_recorded_as_failed(env: World, pg):
     # One setup for all cases (moto and client start-up dominate test time); each case is its own document.
     world = env
-    for n, (case, (data, expected)) in enumerate(sorted(HOSTILE.items()), start=1):
+    for n, (case, (data, expected)) in enumerate(sorted(hostile_files().items()), start=1):
         doc = f"hostile-{n}"
         pg.query('INSERT INTO "Document" (id, owner, name) VALUES (%s, %s, %s)', doc, USER, case)
         key = key_for(doc, 100 + n)
