@@ -232,6 +232,24 @@ def test_dev_fixed_cost_is_within_its_budget_and_prod_costs_more(dev: StackRecor
     assert "COST-BUDGET" in report.passed and not [a for a in report.advisories if a.rule_id == "COST-BUDGET"]
 
 
+def test_dev_fixed_cost_is_fully_priced_and_proxies_bill_their_targets_vcpus(dev: StackRecords,
+                                                                          prod: StackRecords) -> None:
+    """Dev's budget verdict covers its whole fixed cost; the proxy line follows the target's class in both stacks."""
+    dev_est, prod_est = estimate(dev, stack_cost_config("dev")), estimate(prod, stack_cost_config("prod"))
+    assert [line.key for line in dev_est.unpriced(fixed=True)] == []
+    table = load_prices()
+    for est, records in ((dev_est, dev), (prod_est, prod)):
+        classes = {r.inputs.get("identifier"): r.inputs.get("instanceClass")
+                   for r in records.of_type("aws:rds/instance:Instance")}
+        targets = [classes[t.inputs.get("dbInstanceIdentifier")]
+                   for t in records.of_type("aws:rds/proxyTarget:ProxyTarget")]
+        proxies = [line for line in est.lines if line.key == "rds.proxy.vcpu"]
+        assert targets and len(proxies) == len(targets)
+        for line, cls in zip(proxies, targets, strict=True):
+            assert line.price is not None, f"{est.stack}: vCPUs of {cls} unsourced"
+            assert line.quantity == max(table.vcpus[cls], 2) * table.hours_per_month
+
+
 def test_readme_generated_blocks_match_the_records(dev: StackRecords, prod: StackRecords) -> None:
     text = docs.README.read_text()
     for name, body in docs.generated({"dev": dev, "prod": prod}.__getitem__).items():
