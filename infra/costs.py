@@ -210,8 +210,10 @@ def _fixed(lines: _Lines) -> None:
         elif t == "aws:elasticache/replicationGroup:ReplicationGroup":
             nodes = _num(i.get("numCacheClusters")) or _num(i.get("numNodeGroups"), 1) * (
                 _num(i.get("replicasPerNodeGroup")) + 1)
-            lines.add(rec, f"{nodes:g} x {i.get('nodeType')} node-hours", f"elasticache.{i.get('nodeType')}",
-                      nodes * hours, fixed=True)
+            # The engine is part of the key: a Valkey node is billed below a Redis OSS node of the same type.
+            engine = str(i.get("engine") or "redis").lower()
+            lines.add(rec, f"{nodes:g} x {i.get('nodeType')} {engine} node-hours",
+                      f"elasticache.{engine}.{i.get('nodeType')}", nodes * hours, fixed=True)
         elif t == "aws:ec2/natGateway:NatGateway":
             lines.add(rec, "NAT gateway-hours", "vpc.nat-gateway.hour", hours, fixed=True)
         elif t == "aws:ec2/eip:Eip":

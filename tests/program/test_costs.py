@@ -59,7 +59,7 @@ def test_database_instance_storage_and_proxy_by_hand() -> None:
 
 def test_search_cache_network_keys_secrets_alarms_by_hand() -> None:
     table = prices(**{"opensearch__r7g.large.search": 0.2, "opensearch__storage__gp3": 0.1,
-                      "elasticache__cache.r7g.large": 0.25, "vpc__nat-gateway__hour": 0.05,
+                      "elasticache__redis__cache.r7g.large": 0.25, "vpc__nat-gateway__hour": 0.05,
                       "vpc__public-ipv4__hour": 0.005, "vpc__interface-endpoint__hour": 0.01, "kms__key": 1.0,
                       "secretsmanager__secret": 0.4, "cloudwatch__alarm__standard": 0.1})
     records = stack(
@@ -68,7 +68,7 @@ def test_search_cache_network_keys_secrets_alarms_by_hand() -> None:
                            "dedicatedMasterType": "r7g.large.search", "dedicatedMasterCount": 3.0},
             ebsOptions={"ebsEnabled": True, "volumeType": "gp3", "volumeSize": 100.0}),
         rec("aws:elasticache/replicationGroup:ReplicationGroup", "cache", nodeType="cache.r7g.large",
-            numCacheClusters=2.0),
+            engine="redis", numCacheClusters=2.0),
         rec("aws:ec2/natGateway:NatGateway", "nat"), rec("aws:ec2/eip:Eip", "eip"),
         rec("aws:ec2/vpcEndpoint:VpcEndpoint", "sm-endpoint", vpcEndpointType="Interface", subnetIds=["a", "b"]),
         rec("aws:ec2/vpcEndpoint:VpcEndpoint", "s3-endpoint", vpcEndpointType="Gateway"),
@@ -85,6 +85,20 @@ def test_search_cache_network_keys_secrets_alarms_by_hand() -> None:
     assert not [line for line in est.lines if line.resource == "s3-endpoint"], "gateway endpoints are free"
     assert monthly(est, "secret", "secret") == pytest.approx(0.8), "a replica is billed as a second secret"
     assert est.total(fixed=True) == pytest.approx(438 + 438 + 30 + 365 + 36.5 + 3.65 + 14.6 + 1 + 0.8 + 0.1)
+
+
+def test_a_cache_node_is_priced_for_its_engine_only() -> None:
+    """Valkey nodes bill below Redis OSS nodes of the same type: a Redis price never prices a Valkey group."""
+    table = prices(**{"elasticache__redis__cache.t4g.micro": 0.016})
+    records = stack(
+        rec("aws:elasticache/replicationGroup:ReplicationGroup", "redis", nodeType="cache.t4g.micro", engine="redis",
+            numCacheClusters=1.0),
+        rec("aws:elasticache/replicationGroup:ReplicationGroup", "valkey", nodeType="cache.t4g.micro", engine="valkey",
+            numCacheClusters=1.0))
+    est = estimate(records, CostConfig(), table)
+    assert monthly(est, "redis", "1 x cache.t4g.micro redis") == pytest.approx(730 * 0.016)  # 11.68
+    assert monthly(est, "valkey", "1 x cache.t4g.micro valkey") is None, "no Valkey price in this table: unpriced"
+    assert [line.key for line in est.unpriced(fixed=True)] == ["elasticache.valkey.cache.t4g.micro"]
 
 
 def test_usage_follows_the_assumptions_and_dead_letter_queues_are_idle() -> None:
@@ -216,6 +230,24 @@ def test_dev_fixed_cost_is_within_its_budget_and_prod_costs_more(dev: StackRecor
     assert len([line for line in prod_est.lines if line.key == "vpc.nat-gateway.hour"]) == 3
     report = evaluate(dev)
     assert "COST-BUDGET" in report.passed and not [a for a in report.advisories if a.rule_id == "COST-BUDGET"]
+
+
+def test_dev_fixed_cost_is_fully_priced_and_proxies_bill_their_targets_vcpus(dev: StackRecords,
+                                                                          prod: StackRecords) -> None:
+    """Dev's budget verdict covers its whole fixed cost; the proxy line follows the target's class in both stacks."""
+    dev_est, prod_est = estimate(dev, stack_cost_config("dev")), estimate(prod, stack_cost_config("prod"))
+    assert [line.key for line in dev_est.unpriced(fixed=True)] == []
+    table = load_prices()
+    for est, records in ((dev_est, dev), (prod_est, prod)):
+        classes = {r.inputs.get("identifier"): r.inputs.get("instanceClass")
+                   for r in records.of_type("aws:rds/instance:Instance")}
+        targets = [classes[t.inputs.get("dbInstanceIdentifier")]
+                   for t in records.of_type("aws:rds/proxyTarget:ProxyTarget")]
+        proxies = [line for line in est.lines if line.key == "rds.proxy.vcpu"]
+        assert targets and len(proxies) == len(targets)
+        for line, cls in zip(proxies, targets, strict=True):
+            assert line.price is not None, f"{est.stack}: vCPUs of {cls} unsourced"
+            assert line.quantity == max(table.vcpus[cls], 2) * table.hours_per_month
 
 
 def test_readme_generated_blocks_match_the_records(dev: StackRecords, prod: StackRecords) -> None:
