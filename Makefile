@@ -30,7 +30,7 @@ plan: $(VENV)/.installed
 
 ## Every test: program records for both stacks, rule set, policy pack, handlers on moto and PostgreSQL, packaging
 test: $(VENV)/.installed
-	$(PY) -m pytest -n 2 -q tests
+	$(PY) -m pytest -n 2 --dist worksteal -q -m "not checkov" tests
 
 ## The data plane end to end on moto and an embedded PostgreSQL, wired from the dev stack's records (tools/demo.py)
 demo: $(VENV)/.installed
@@ -77,6 +77,7 @@ $(AUDIT_VENV)/.installed: tools/audit/requirements.txt | $(VENV)/.installed
 ## Outside judges: checkov on both stacks rendered as Terraform plans, parliament on every policy (dist/audit/)
 audit: $(VENV)/.installed $(AUDIT_VENV)/.installed
 	$(PY) -m tools.audit --checkov $(AUDIT_VENV)/bin/checkov
+	$(PY) -m pytest -q -m checkov tests/audit
 
 clean:
 	rm -rf $(VENV) $(AUDIT_VENV) dist .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -59,7 +60,15 @@ class StackRecords:
         return len(self.records)
 
     def of_type(self, type_token: str) -> list[ResourceRecord]:
-        return [r for r in self.records if r.type == type_token]
+        return list(self._by_type.get(type_token, ()))
+
+    @cached_property
+    def _by_type(self) -> dict[str, list[ResourceRecord]]:
+        """Records by type, made once: the harness and the rules ask for a type thousands of times a run."""
+        index: dict[str, list[ResourceRecord]] = {}
+        for record in self.records:
+            index.setdefault(record.type, []).append(record)
+        return index
 
     def named(self, name: str, type_token: str | None = None) -> ResourceRecord:
         """The one resource with this logical name (and type, when names repeat across types)."""

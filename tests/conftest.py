@@ -1,5 +1,5 @@
-"""Session-wide test settings: fake AWS credentials so no test can reach a real account, and moto's patching set up
-once per test process.
+"""Session-wide test settings: fake AWS credentials so no test can reach a real account, each stack evaluated once
+per run (``tests/shared_stacks.py``), and moto's patching set up once per test process.
 
 Starting ``mock_aws`` registers ~1,300 URL patterns per HTTP method (~11 ms); a test process keeps one started for its
 whole session, so the ``mock_aws()`` a fixture or test enters is nested and costs nothing. Nested starts do not reset
@@ -7,6 +7,7 @@ moto's state, so every test starts with empty backends here, as a first start wo
 """
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +21,29 @@ os.environ.setdefault("AWS_SECURITY_TOKEN", "testing")
 os.environ.setdefault("AWS_SESSION_TOKEN", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.pop("AWS_PROFILE", None)
+
+
+if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("PYTEST_XDIST_TESTRUNUID"):
+    # An xdist worker, before any conftest or test module below imports it: ``evaluate_stack`` shared by the run.
+    import plan.evaluate
+    from tests import shared_stacks
+
+    plan.evaluate.evaluate_stack = shared_stacks.shared(plan.evaluate.evaluate_stack,
+                                                        os.environ["PYTEST_XDIST_TESTRUNUID"])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controller of an xdist run names the run, so that it can remove what the workers shared at its end."""
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "testrunuid", "") is None:
+        config.option.testrunuid = uuid.uuid4().hex
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run_id = getattr(config.option, "testrunuid", None)
+    if run_id and not hasattr(config, "workerinput"):
+        from tests import shared_stacks
+
+        shared_stacks.remove(run_id)
 
 
 @pytest.fixture(scope="session", autouse=True)

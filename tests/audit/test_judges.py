@@ -62,6 +62,7 @@ def test_every_exception_has_a_reason() -> None:
     assert all(len(e.reason) > 30 for e in EXCEPTIONS)
 
 
+@pytest.mark.checkov
 @pytest.mark.skipif(not CHECKOV.exists(), reason="checkov is installed by make audit (.venv-audit)")
 def test_checkov_connects_a_bucket_to_its_configuration_resources(tmp_path: Path) -> None:
     """These checks pass on a bucket only if the rendered references join it to its public-access block, encryption,

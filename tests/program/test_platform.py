@@ -594,13 +594,14 @@ def test_every_queue_has_a_sender_and_a_consumer(stack: StackRecords) -> None:
         assert "sqs:ReceiveMessage" in actions, f"nobody consumes {queue.inputs['name']}"
 
 
-def test_the_opensearch_service_linked_role_is_created_only_where_it_is_missing() -> None:
+def test_the_opensearch_service_linked_role_is_created_only_where_it_is_missing(dev: StackRecords) -> None:
     """A new account gets the role from its first stack (deploy rule 24); once it exists no stack declares it, so a
-    later stack, or a redeploy after `pulumi destroy`, never fails with "role already exists"."""
+    later stack, or a redeploy after `pulumi destroy`, never fails with "role already exists". (The session's ``dev``
+    records are the new account: the default mocks report no existing role.)"""
     from plan.evaluate import PlatformMocks, evaluate_program, read_stack_config
 
     _, config, secret_keys = read_stack_config("dev")
-    fresh = evaluate_program("dev", config, secret_keys)
+    fresh = dev
     role = fresh.named("search-service-linked-role", "aws:iam/serviceLinkedRole:ServiceLinkedRole")
     assert role.retain_on_delete and role.urn in fresh.named("search-domain").dependencies
     existing = evaluate_program("dev", config, secret_keys, mocks=PlatformMocks(

@@ -908,8 +908,10 @@ class World:
                    for n in configuration.cloud_function)
 
     def _sns_subscribed(self, fn: Function, topic: str) -> bool:
-        subscriptions = self.client("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
-        return any(s["Protocol"] == "lambda" and s["Endpoint"] == fn.arn for s in subscriptions)
+        from moto.sns.models import sns_backends
+
+        subscriptions = sns_backends[ACCOUNT][REGION].subscriptions.values()
+        return any(s.topic.arn == topic and s.protocol == "lambda" and s.endpoint == fn.arn for s in subscriptions)
 
     def _rules_delivering(self, fn: Function, event: dict[str, Any]) -> list[str]:
         from moto.events.models import events_backends
