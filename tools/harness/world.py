@@ -152,7 +152,7 @@ class _MotoState:
     def empty() -> bool:
         from moto.core.base_backend import BackendDict
 
-        return not BackendDict._instances
+        return not BackendDict._instances  # type: ignore[misc]
 
     @classmethod
     def capture(cls) -> _MotoState:
@@ -160,7 +160,7 @@ class _MotoState:
 
         with _copyable_locks():
             return cls([(backends, account, region, copy.deepcopy(backend))
-                        for backends in list(BackendDict._instances)
+                        for backends in list(BackendDict._instances)  # type: ignore[misc]
                         for account, region, backend in backends.iter_backends()])
 
     def restore(self) -> None:
@@ -1092,13 +1092,13 @@ class World:
         return True
 
     @staticmethod
-    def _visible_messages(queue_arn: str) -> bool:
-        """Whether a receive would return anything, read from moto's queue: the poller's empty receives (a settle
-        polls every mapping each round) are skipped rather than made, which is most of the calls a settle makes."""
+    def _visible_messages(queue: str) -> bool:
+        """Whether a receive from ``queue`` (name or ARN) would return anything, read from moto's queue: empty
+        receives (a settle polls every mapping each round) are skipped rather than made, most of a settle's calls."""
         from moto.sqs.models import sqs_backends
 
-        queue: Any = sqs_backends[ACCOUNT][REGION].get_queue(queue_arn.rsplit(":", 1)[1])
-        return bool(queue.messages)
+        found: Any = sqs_backends[ACCOUNT][REGION].get_queue(queue.rsplit(":", 1)[-1])
+        return bool(found.messages)
 
     def _check_batch_fits(self, mapping: QueueMapping, records: int) -> None:
         """A full batch at the per-record time just measured must finish within the timeout: Lambda may hand the
@@ -1117,18 +1117,18 @@ class World:
     def messages(self, queue_url: str, *, delete: bool = True) -> list[dict[str, Any]]:
         """Every visible message on a queue (the test's view)."""
         found: list[dict[str, Any]] = []
-        while True:
+        while self._visible_messages(queue_url.rsplit("/", 1)[1]):
             got = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
                                            AttributeNames=["All"], VisibilityTimeout=30 if delete else 0)
             batch = got.get("Messages", [])
             if not batch:
                 return found
             found += batch
-            for m in batch:
-                if delete:
-                    self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
             if not delete:
                 return found
+            self.sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(batch)])
+        return found
 
     def alarms_firing(self) -> list[Alarm]:
         """The recorded SQS alarms whose metric (visible messages) is past the threshold right now."""
