@@ -7,7 +7,10 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto.core.base_backend import BackendDict
 
+from plan.evaluate import evaluate_stack
+from tools.harness import world as world_module
 from tools.harness.world import UnwiredEvent, World
 
 
@@ -56,3 +59,31 @@ def test_a_call_over_plain_http_is_denied_by_the_bucket_policy(world: World):
             plain.get_object(Bucket=bucket, Key="u/d/1.txt")
     [denied] = world.denied_calls()
     assert denied.denied is not None and denied.denied.action == "s3:GetObject"
+
+
+def test_a_world_restored_from_its_first_build_starts_as_built(pg):
+    """Worlds after the first of a stack are copies of its first build (moto and the world's own state): nothing a
+    test did to an earlier world (objects, messages, table items, an environment change, a timeline) shows in a
+    later one. Three worlds: the second is a copy for certain, and what it changed must not reach the third."""
+    records = evaluate_stack("dev")
+    frecency = records.named("frecency-table", "aws:dynamodb/table:Table").inputs
+    worlds = []
+    for _ in range(3):
+        BackendDict.reset()  # what each test starts with
+        world = World.build(records, database_url=pg.url)
+        assert (id(records), pg.url) in world_module._TEMPLATES
+        with world:
+            assert world.s3.list_object_versions(Bucket=world.bucket("documents")).get("Versions") is None
+            assert world.messages(world.queue_url("search-event")) == []
+            assert world.client("dynamodb").scan(TableName=world.table("frecency"))["Items"] == []
+            variable = min(world.env("text_extractor"))  # any variable the program sets
+            assert world.env("text_extractor")[variable] != "changed" and world.timeline == []
+            assert not {id(fn) for fn in world.functions.values()} & {id(fn) for w in worlds for fn in w.functions.values()}
+            world.put_object("documents", "u/d/1.txt", b"x")
+            world.send_message("search-event", "{}")
+            world.client("dynamodb").put_item(TableName=world.table("frecency"),
+                                              Item={frecency[key]: {"S": "k"} for key in ("hashKey", "rangeKey")})
+            world.set_env("text_extractor", variable, "changed")
+            world.schedule("user-link-cleanup")
+            assert world.timeline
+        worlds.append(world)
