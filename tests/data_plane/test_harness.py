@@ -78,7 +78,8 @@ def test_a_world_restored_from_its_first_build_starts_as_built(pg):
             assert world.client("dynamodb").scan(TableName=world.table("frecency"))["Items"] == []
             variable = min(world.env("text_extractor"))  # any variable the program sets
             assert world.env("text_extractor")[variable] != "changed" and world.timeline == []
-            assert not {id(fn) for fn in world.functions.values()} & {id(fn) for w in worlds for fn in w.functions.values()}
+            earlier = {id(fn) for w in worlds for fn in w.functions.values()}
+            assert not {id(fn) for fn in world.functions.values()} & earlier
             world.put_object("documents", "u/d/1.txt", b"x")
             world.send_message("search-event", "{}")
             world.client("dynamodb").put_item(TableName=world.table("frecency"),
