@@ -50,6 +50,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/extract_bench.py
 	$(PY) bench/artifacts_bench.py
 	$(PY) bench/plan_bench.py
+	$(PY) bench/suite_bench.py
 
 ## Rewrite the README's generated blocks (dev's architecture diagram, both stacks' fixed costs) from the records
 docs: $(VENV)/.installed
