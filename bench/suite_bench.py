@@ -57,6 +57,7 @@ def harness_costs() -> list[str]:
     from moto import mock_aws
     from moto.core.base_backend import BackendDict
 
+    from infra.records import StackRecords
     from plan.evaluate import evaluate_stack
     from tools.harness import world as world_module
     from tools.harness.world import World
@@ -69,12 +70,12 @@ def harness_costs() -> list[str]:
         for stack in ("dev", "prod"):
             records = evaluate_stack(stack)
 
-            def fresh() -> None:
+            def fresh(records: StackRecords = records) -> None:
                 BackendDict.reset()
                 world_module._TEMPLATES.clear()
                 World.build(records, database_url=url)
 
-            def restored() -> None:
+            def restored(records: StackRecords = records) -> None:
                 BackendDict.reset()
                 World.build(records, database_url=url)
 
