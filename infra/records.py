@@ -52,6 +52,9 @@ class StackRecords:
     stack: str
     records: tuple[ResourceRecord, ...]
     outputs: dict[str, Any] = field(default_factory=dict)
+    lookups: tuple[str, ...] = ()
+    """The data sources the program read (invoke tokens such as ``aws:iam/getRoles:getRoles``): what a preview needs
+    permission to call."""
 
     def __iter__(self) -> Iterator[ResourceRecord]:
         return iter(self.records)

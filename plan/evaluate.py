@@ -273,6 +273,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.records: list[ResourceRecord] = []
         self._records_lock = threading.Lock()
         self.stack_outputs: dict[str, Any] = {}
+        self.lookups: set[str] = set()
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self.lookups.add(request.tok)
+        return super().Invoke(request)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
@@ -344,7 +349,8 @@ def evaluate_program(stack: str, config: dict[str, str], secret_keys: list[str],
         os.chdir(cwd)
         if gc_was_enabled:
             gc.enable()
-    return StackRecords(stack=stack, records=tuple(monitor.records), outputs=dict(monitor.stack_outputs))
+    return StackRecords(stack=stack, records=tuple(monitor.records), outputs=dict(monitor.stack_outputs),
+                        lookups=tuple(sorted(monitor.lookups)))
 
 
 @cache
