@@ -130,3 +130,17 @@ class FakeLambdaContext:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+@pytest.fixture
+def wired_world_unseeded(wired_world: Callable[[str | StackRecords], World],
+                         pg: Postgres) -> Iterator[Callable[[str | StackRecords], World]]:
+    """Like ``wired_world``, but the secrets a recorded rotation owns start without a value, as the program leaves
+    them in a stack whose credentials rotate (prod) until the rotation's first run seeds them."""
+    with contextlib.ExitStack() as stack:
+
+        def build(name: str | StackRecords) -> World:
+            records = evaluate_stack(name) if isinstance(name, str) else name
+            return stack.enter_context(World.build(records, database_url=pg.url, empty_rotated_secrets=True))
+
+        yield build

@@ -23,6 +23,7 @@ import importlib
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from unittest import mock
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 import boto3
+import pg8000.dbapi
 
 from infra.records import ResourceRecord, StackRecords
 from tools.harness.authz import ACCOUNT, Authorizer, Call, Enforcer, Identity
@@ -100,6 +102,27 @@ class Alarm:
     comparison: str
     actions: list[str]
     description: str
+
+
+@dataclass
+class DatabaseInstance:
+    """A recorded RDS instance as moto holds it; ``served`` when the embedded server holds its database, so that its
+    master role and the passwords ``ModifyDBInstance`` sets act on that server."""
+
+    record: ResourceRecord
+    identifier: str
+    arn: str
+    username: str
+    db_name: str
+    password: str = field(repr=False)
+    """The recorded master password the instance was created with (Pulumi's generated one, a mock value here)."""
+    served: bool
+    password_changes: list[str] = field(default_factory=list, repr=False)
+    """Every ``MasterUserPassword`` a ``ModifyDBInstance`` call set, in order."""
+
+    @property
+    def current_password(self) -> str:
+        return (self.password_changes or [self.password])[-1]
 
 
 @dataclass
@@ -186,6 +209,17 @@ class World:
         self._secret_values: dict[str, str] = {}
         self._lambda_clients: dict[str, Any] = {}
         self.build_seconds = 0.0
+        self.databases: dict[str, DatabaseInstance] = {}
+        """Instance identifier -> the recorded RDS instance built in moto."""
+        self.empty_rotated_secrets = False
+        """Leave the secrets a recorded rotation owns without a value, as the program does in a rotating stack."""
+        self.rds_apply_delay: float | None = 0.0
+        """Seconds until the embedded server has a master password set through ``ModifyDBInstance`` (RDS applies it
+        asynchronously); ``None``: not until :meth:`apply_master_passwords`."""
+        self._unapplied: list[tuple[DatabaseInstance, str]] = []
+        self._appliers: list[threading.Timer] = []
+        self._rds_addresses: dict[str, str] = {}
+        self._master_roles_ready = False
 
     # --- lookups --------------------------------------------------------------------------------------------------
 
@@ -294,10 +328,12 @@ class World:
     # --- building -------------------------------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, records: StackRecords, *, database_url: str | None = None) -> World:
+    def build(cls, records: StackRecords, *, database_url: str | None = None,
+              empty_rotated_secrets: bool = False) -> World:
         started = time.perf_counter()
         world = cls(records)
         world.database_url = database_url
+        world.empty_rotated_secrets = empty_rotated_secrets
         world._build()
         if database_url is not None:
             world.attach_database(database_url)
@@ -319,6 +355,7 @@ class World:
         self._build_queues()
         self._build_tables()
         self._build_secrets()
+        self._build_databases()
         self._build_topics()
         self._build_rules()
         self._build_notifications()
@@ -605,10 +642,12 @@ class World:
                        if str(record.inputs.get("secretString") or "").startswith(("postgresql://", "postgres://"))}
         rotation_functions = set(self.rotations.values())
         for fn in self.functions.values():
-            if fn.arn in rotation_functions and "URL_SECRETS" in fn.environment:
+            if fn.arn in rotation_functions and "URL_SECRETS" in fn.environment and not self.empty_rotated_secrets:
                 url_secrets.update(json.loads(fn.environment["URL_SECRETS"]))
         for secret in sorted(url_secrets):
             sm.put_secret_value(SecretId=secret, SecretString=url)
+        if not self.empty_rotated_secrets:
+            self._seed_master_secrets()
 
     # --- the world's life -----------------------------------------------------------------------------------------
 
@@ -656,6 +695,7 @@ class World:
         self._patches.enter_context(mock.patch.object(Subscription, "publish", publish))
         self._patches.enter_context(mock.patch.object(notifications, "_invoke_awslambda", invoke_lambda))
         _install_hooks()
+        self._patch_databases()
         _ACTIVE = self.enforcer
         return self
 
@@ -663,6 +703,7 @@ class World:
         global _ACTIVE
         _ACTIVE = None
         self._patches.close()
+        self._stop_appliers()
 
     def _enqueue(self, fn_arn: str, event: dict[str, Any], via: str, caller: tuple[str, str]) -> None:
         """Queue an asynchronous invocation, if the function's recorded resource policy lets the caller invoke it
@@ -712,6 +753,8 @@ class World:
     def run(self, name: str, event: Any, *, via: str = "direct call") -> Any:
         """Call the handler as the function would run, without checking that a trigger delivers ``event``."""
         fn = self.function(name)
+        if fn.arn in self.rotations.values():
+            self.ensure_master_roles()
         module = importlib.import_module(fn.handler.rsplit(".", 1)[0])
         entry: Callable[[Any, Any], Any] = getattr(module, fn.handler.rsplit(".", 1)[1])
         first_call = len(self.enforcer.calls)
@@ -880,15 +923,9 @@ class World:
     def rotate(self, secret: str) -> list[Invocation]:
         """Secrets Manager's rotation of a recorded secret: a pending version, then the four steps to its recorded
         rotation function (moto does this only with a Lambda it can run in Docker, so it is staged on its backend)."""
-        from moto.secretsmanager.models import secretsmanager_backends
-
         arn = self.secret_arn(secret)
-        if arn not in self.rotations:
-            raise WiringError(f"stack {self.stack} records no rotation for secret {secret}")
-        token = str(uuid.uuid4())
-        stored: Any = secretsmanager_backends[ACCOUNT][REGION].secrets[arn]
-        stored.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
-        fn = self._function_by_reference(self.rotations[arn])
+        token = self.start_rotation(secret)
+        fn = self.rotation_function(secret)
         first = len(self.timeline)
         for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
             self.invoke(fn.record.name, {"SecretId": arn, "ClientRequestToken": token, "Step": step},
@@ -997,6 +1034,181 @@ class World:
                        f"over the {mapping.function.timeout:g}s timeout")
             run.outcome, run.error = f"timed out: {message}", FunctionTimedOut(message)
             raise run.error
+
+    # --- databases and credentials rotation -----------------------------------------------------------------------
+
+    def _build_databases(self) -> None:
+        """The recorded RDS instances in moto, with their recorded identifier, engine, database, master user and
+        password. With a database attached, the instance whose database the embedded server holds is that server:
+        its endpoint is the server's, its master role is created there (:meth:`ensure_master_roles`) and a
+        ``ModifyDBInstance`` that sets the master password sets it there (after :attr:`rds_apply_delay`)."""
+        from moto.rds.models import rds_backends
+
+        backend: Any = rds_backends[ACCOUNT][REGION]
+        served = urlsplit(self.database_url) if self.database_url else None
+        for record in self.records.of_type("aws:rds/instance:Instance"):
+            i = record.inputs
+            identifier = _out(record, "identifier")
+            instance = backend.create_db_instance({
+                "db_instance_identifier": identifier, "db_instance_class": i.get("instanceClass") or "db.t4g.micro",
+                "engine": i.get("engine") or "postgres", "engine_version": i.get("engineVersion") or None,
+                "db_name": i.get("dbName"), "master_username": i.get("username"),
+                "master_user_password": i.get("password"),
+                "port": served.port if served else int(_num(i.get("port"), 5432)),
+                "allocated_storage": int(_num(i.get("allocatedStorage"), 20)),
+                "storage_encrypted": bool(i.get("storageEncrypted")), "multi_az": bool(i.get("multiAz")),
+                "publicly_accessible": bool(i.get("publiclyAccessible")),
+                "deletion_protection": bool(i.get("deletionProtection"))})
+            self._remember(record, arn=instance.db_instance_arn, id=identifier)
+            if served is None:
+                self._remember(record, address=instance.address, endpoint=f"{instance.address}:{instance.port}")
+            elif isinstance(record.outputs.get("address"), str):
+                self._rds_addresses[identifier] = self.resolve(record.outputs["address"])
+            self.databases[identifier] = DatabaseInstance(
+                record=record, identifier=identifier, arn=instance.db_instance_arn, username=str(i.get("username")),
+                db_name=str(i.get("dbName")), password=str(i.get("password")),
+                served=served is not None and served.path.strip("/") == i.get("dbName"))
+
+    def database(self, name: str) -> DatabaseInstance:
+        """The recorded RDS instance by identifier or logical name (``macrodb``: ``macrodb-instance``)."""
+        if name in self.databases:
+            return self.databases[name]
+        return self.databases[_out(self.record("aws:rds/instance:Instance", name, "instance"), "identifier")]
+
+    def master_credentials(self, instance: DatabaseInstance) -> dict[str, Any]:
+        """The credentials JSON a rotation's first run writes for ``instance``, from moto's instance (``sslmode``
+        disable: the embedded server has no TLS), with the password it has now as the records and RDS calls tell."""
+        from moto.rds.models import rds_backends
+
+        moto_instance: Any = rds_backends[ACCOUNT][REGION].databases[instance.identifier]
+        return {"username": moto_instance.master_username, "password": instance.current_password,
+                "engine": moto_instance.engine,
+                "host": self._rds_addresses.get(instance.identifier) or moto_instance.address,
+                "port": int(moto_instance.port), "dbname": moto_instance.db_name, "sslmode": "disable"}
+
+    def rotation_function(self, secret: str) -> Function:
+        """The recorded function that rotates secret ``secret`` (logical name or ARN)."""
+        arn = secret if secret.startswith("arn:") else self.secret_arn(secret)
+        if arn not in self.rotations:
+            raise WiringError(f"stack {self.stack} records no rotation for secret {secret}")
+        return self._function_by_reference(self.rotations[arn])
+
+    def rotated_instance(self, secret: str) -> DatabaseInstance:
+        """The instance whose credentials ``secret`` holds: the one its rotation function's environment names."""
+        fn = self.rotation_function(secret)
+        found = [self.databases[v] for v in fn.environment.values() if v in self.databases]
+        if len(found) != 1:
+            raise WiringError(f"{fn.name}: its environment names {len(found)} recorded RDS instances")
+        return found[0]
+
+    def start_rotation(self, secret: str) -> str:
+        """What Secrets Manager does before createSecret: a version with a new token, staged AWSPENDING, no value
+        (moto does this only in ``rotate_secret`` with a Lambda it can run in Docker, so it is done on its backend)."""
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        arn = secret if secret.startswith("arn:") else self.secret_arn(secret)
+        token = str(uuid.uuid4())
+        stored: Any = secretsmanager_backends[ACCOUNT][REGION].secrets[arn]
+        stored.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
+        return token
+
+    def _seed_master_secrets(self) -> None:
+        """Each rotated credentials secret holds its instance's master credentials, as the rotation's first run
+        would leave it (the URL secrets keep the server's admin URL: every handler reaches the embedded server)."""
+        sm = self.client("secretsmanager")
+        for secret in self.rotations:
+            instance = self.rotated_instance(secret)
+            if instance.served:
+                sm.put_secret_value(SecretId=secret, SecretString=json.dumps(self.master_credentials(instance)))
+
+    def _admin_connection(self) -> pg8000.dbapi.Connection:
+        url = urlsplit(self.database_url or "")
+        connection = pg8000.dbapi.connect(user=url.username or "postgres", host=url.hostname or "127.0.0.1",
+                                          port=url.port or 5432, database=url.path.strip("/"))
+        connection.autocommit = True
+        return connection
+
+    def _set_role_password(self, instance: DatabaseInstance, password: str) -> None:
+        """The embedded server's master role of ``instance`` logs in with ``password`` (created if missing)."""
+        connection = self._admin_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (instance.username,))
+            verb = "ALTER" if cursor.fetchone() else "CREATE"
+            cursor.execute(f"SELECT format('{verb} ROLE %I LOGIN PASSWORD %L', %s::text, %s::text)",
+                           (instance.username, password))
+            cursor.execute(cursor.fetchone()[0])
+        finally:
+            connection.close()
+
+    def ensure_master_roles(self) -> None:
+        """The master role of each served instance exists with the instance's password (once per world: roles
+        outlive the tests on the shared server). Done on first need, so that worlds without rotation pay nothing."""
+        if self._master_roles_ready:
+            return
+        self._master_roles_ready = True
+        for instance in self.databases.values():
+            if instance.served:
+                self._set_role_password(instance, instance.current_password)
+
+    def _master_password_set(self, instance: DatabaseInstance, password: str) -> None:
+        instance.password_changes.append(password)
+        if not instance.served:
+            return
+        if self.rds_apply_delay is None:
+            self._unapplied.append((instance, password))
+        elif self.rds_apply_delay <= 0:
+            self._set_role_password(instance, password)
+        else:
+            timer = threading.Timer(self.rds_apply_delay, self._set_role_password, (instance, password))
+            self._appliers.append(timer)
+            timer.start()
+
+    def apply_master_passwords(self) -> None:
+        """RDS catches up: the master passwords held back (``rds_apply_delay = None``) take effect now."""
+        while self._unapplied:
+            self._set_role_password(*self._unapplied.pop(0))
+
+    def _stop_appliers(self) -> None:
+        for timer in self._appliers:
+            timer.join()
+
+    def _patch_databases(self) -> None:
+        """moto's RDS as the records and the embedded server make it: the served instance's endpoint is the server
+        and a master password set through ``ModifyDBInstance`` reaches its role; and Secrets Manager labels a first
+        AWSCURRENT without ``RemoveFromVersionId`` as AWS does (moto fails with IndexError when no version holds it)."""
+        from moto.rds.models import DBInstance, RDSBackend
+        from moto.secretsmanager.models import SecretsManagerBackend
+
+        world = self
+        address: Any = DBInstance.address
+        modify: Any = RDSBackend.modify_db_instance
+        update_stage: Any = SecretsManagerBackend.update_secret_version_stage
+
+        def served_address(instance: Any) -> str:
+            return world._rds_addresses.get(instance.db_instance_identifier) or address.fget(instance)
+
+        def modify_db_instance(backend: Any, identifier: str, db_kwargs: dict[str, Any]) -> Any:
+            database = modify(backend, identifier, db_kwargs)
+            password = db_kwargs.get("master_user_password") or db_kwargs.get("MasterUserPassword")
+            if password and database.db_instance_identifier in world.databases:
+                world._master_password_set(world.databases[database.db_instance_identifier], password)
+            return database
+
+        def first_current(backend: Any, secret_id: str, version_stage: str, remove_from_version_id: str | None,
+                          move_to_version_id: str | None) -> Any:
+            secret = backend.secrets[secret_id]
+            if version_stage == "AWSCURRENT" and not remove_from_version_id and move_to_version_id and not any(
+                    "AWSCURRENT" in v["version_stages"] for v in secret.versions.values()):
+                secret.versions[move_to_version_id]["version_stages"].append("AWSCURRENT")
+                secret.default_version_id = move_to_version_id
+                return secret.arn, secret.name
+            return update_stage(backend, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+
+        self._patches.enter_context(mock.patch.object(DBInstance, "address", property(served_address)))
+        self._patches.enter_context(mock.patch.object(RDSBackend, "modify_db_instance", modify_db_instance))
+        self._patches.enter_context(mock.patch.object(SecretsManagerBackend, "update_secret_version_stage",
+                                                      first_current))
 
     # --- observations ---------------------------------------------------------------------------------------------
 
