@@ -4,11 +4,13 @@ applies to a handler's call over plain HTTP."""
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tools.harness.world import UnwiredEvent, World
+from tools.harness.world import UnwiredEvent, WiringError, World
 
 
 def test_every_reference_in_a_functions_environment_exists(world: World):
@@ -56,3 +58,33 @@ def test_a_call_over_plain_http_is_denied_by_the_bucket_policy(world: World):
             plain.get_object(Bucket=bucket, Key="u/d/1.txt")
     [denied] = world.denied_calls()
     assert denied.denied is not None and denied.denied.action == "s3:GetObject"
+
+
+def test_a_test_changes_only_variables_the_program_sets(world: World):
+    with pytest.raises(WiringError, match="sets no USER_LINK_MAX_AGE on user_link_cleanup"):
+        world.set_env("user_link_cleanup", "USER_LINK_MAX_AGE", "1")
+    world.set_env("user_link_cleanup", "USER_LINK_MAX_AGE_HOURS", "1")
+    assert world.env("user_link_cleanup")["USER_LINK_MAX_AGE_HOURS"] == "1"
+
+
+def test_the_recorded_database_instances_are_in_moto(world: World, pg):
+    """Each recorded RDS instance, as recorded; the one whose database the embedded server holds is served there
+    (its endpoint is the server's), and in prod the rotated credentials hold its master credentials."""
+    described = {d["DBInstanceIdentifier"]: d for d in world.client("rds").describe_db_instances()["DBInstances"]}
+    records = world.records.of_type("aws:rds/instance:Instance")
+    assert sorted(described) == sorted(r.inputs["identifier"] for r in records) and len(records) == 2
+    for record in records:
+        instance = described[record.inputs["identifier"]]
+        assert (instance["Engine"], instance["MasterUsername"], instance["DBName"]) == (
+            record.inputs["engine"], record.inputs["username"], record.inputs["dbName"])
+    served = [d for d in world.databases.values() if d.served]
+    assert [d.db_name for d in served] == ["macrodb"]
+    endpoint = described[served[0].identifier]["Endpoint"]
+    assert (endpoint["Address"], endpoint["Port"]) == ("127.0.0.1", pg.port)
+    sm = world.client("secretsmanager")
+    for secret in world.rotations:
+        instance = world.rotated_instance(secret)
+        if instance.served:
+            value = sm.get_secret_value(SecretId=secret)["SecretString"]
+            assert value == json.dumps(world.master_credentials(instance))
+    assert bool(world.rotations) == (world.stack == "prod")
