@@ -238,37 +238,36 @@ def _reads(module: str, tree: ast.Module, modules: dict[str, ast.Module], runs: 
         if _is_main_block(node):
             return
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            if owner is not None or node in top_level:
-                if (module, owner, node.name) not in runs:
-                    return
+            if (owner is not None or node in top_level) and (module, owner, node.name) not in runs:
+                return
             arguments = node.args
-            names = [a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)]
-            bound = {**bound, **dict.fromkeys(names)}
+            parameters = [a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)]
+            bound = {**bound, **dict.fromkeys(parameters)}
             owner = None
         elif isinstance(node, ast.ClassDef):
             for child in node.body:
                 visit(child, bound, node.name)
             return
         elif isinstance(node, ast.comprehension | ast.For) and isinstance(node.target, ast.Name):
-            names = _literal_names(node.iter)
-            if names is not None:
-                bound = {**bound, node.target.id: names}
+            loop_names = _literal_names(node.iter)
+            if loop_names is not None:
+                bound = {**bound, node.target.id: loop_names}
         elif isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
             for generator in node.generators:  # bind the loop variables before visiting the element
                 visit(generator, bound, owner)
-                names = _literal_names(generator.iter)
-                if isinstance(generator.target, ast.Name) and names is not None:
-                    bound = {**bound, generator.target.id: names}
-            for child in ast.iter_child_nodes(node):
-                if not isinstance(child, ast.comprehension):
-                    visit(child, bound, owner)
+                loop_names = _literal_names(generator.iter)
+                if isinstance(generator.target, ast.Name) and loop_names is not None:
+                    bound = {**bound, generator.target.id: loop_names}
+            for element in ast.iter_child_nodes(node):
+                if not isinstance(element, ast.comprehension):
+                    visit(element, bound, owner)
             return
         expression = _read_name_node(node)
         if expression is not None:
-            names = resolve(expression, bound)
-            reads.extend(EnvRead(name, module, expression.lineno) for name in names or ())
-        for child in ast.iter_child_nodes(node):
-            visit(child, bound, owner)
+            read_names = resolve(expression, bound)
+            reads.extend(EnvRead(name, module, expression.lineno) for name in read_names or ())
+        for inner in ast.iter_child_nodes(node):
+            visit(inner, bound, owner)
 
     visit(tree, {}, None)
     return reads
