@@ -114,6 +114,8 @@ class DatabaseInstance:
     arn: str
     username: str
     db_name: str
+    engine: str
+    port: int
     password: str = field(repr=False)
     """The recorded master password the instance was created with (Pulumi's generated one, a mock value here)."""
     served: bool
@@ -180,6 +182,21 @@ def _authorise(**kwargs: Any) -> Any:
     return _ACTIVE._authorise(**kwargs) if _ACTIVE is not None else None
 
 
+_ACTIVE_WORLD: World | None = None
+"""The world whose RDS instances the first RDS call builds in moto (see ``World.ensure_rds``)."""
+
+
+def _rds_called(**_: Any) -> None:
+    if _ACTIVE_WORLD is not None:
+        _ACTIVE_WORLD.ensure_rds()
+
+
+def _forget_world(world: World) -> None:
+    global _ACTIVE_WORLD
+    if _ACTIVE_WORLD is world:
+        _ACTIVE_WORLD = None
+
+
 def _install_hooks() -> None:
     """Module-level hooks on the default session (registered once; they act for the world that is active)."""
     events = boto3._get_default_session().events
@@ -219,6 +236,7 @@ class World:
         self._unapplied: list[tuple[DatabaseInstance, str]] = []
         self._appliers: list[threading.Timer] = []
         self._rds_addresses: dict[str, str] = {}
+        self._rds_in_moto = False
         self._master_roles_ready = False
 
     # --- lookups --------------------------------------------------------------------------------------------------
@@ -1038,36 +1056,62 @@ class World:
     # --- databases and credentials rotation -----------------------------------------------------------------------
 
     def _build_databases(self) -> None:
-        """The recorded RDS instances in moto, with their recorded identifier, engine, database, master user and
-        password. With a database attached, the instance whose database the embedded server holds is that server:
-        its endpoint is the server's, its master role is created there (:meth:`ensure_master_roles`) and a
-        ``ModifyDBInstance`` that sets the master password sets it there (after :attr:`rds_apply_delay`)."""
-        from moto.rds.models import rds_backends
-
-        backend: Any = rds_backends[ACCOUNT][REGION]
+        """The recorded RDS instances: identifier, engine, database, master user and password as recorded. With a
+        database attached, the instance whose database the embedded server holds is that server: its endpoint is the
+        server's, its master role is created there (:meth:`ensure_master_roles`) and a ``ModifyDBInstance`` that
+        sets the master password sets it there (after :attr:`rds_apply_delay`). They are created in moto's RDS at
+        the first RDS call (:meth:`ensure_rds`): moto's RDS backend costs ~0.15 s a world to create and reset, and
+        only the credentials rotation calls RDS."""
         served = urlsplit(self.database_url) if self.database_url else None
         for record in self.records.of_type("aws:rds/instance:Instance"):
             i = record.inputs
             identifier = _out(record, "identifier")
-            instance = backend.create_db_instance({
-                "db_instance_identifier": identifier, "db_instance_class": i.get("instanceClass") or "db.t4g.micro",
-                "engine": i.get("engine") or "postgres", "engine_version": i.get("engineVersion") or None,
-                "db_name": i.get("dbName"), "master_username": i.get("username"),
-                "master_user_password": i.get("password"),
-                "port": served.port if served else int(_num(i.get("port"), 5432)),
-                "allocated_storage": int(_num(i.get("allocatedStorage"), 20)),
+            is_served = served is not None and served.path.strip("/") == i.get("dbName")
+            self.databases[identifier] = DatabaseInstance(
+                record=record, identifier=identifier,
+                arn=record.outputs.get("arn") or f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{identifier}",
+                username=str(i.get("username")), db_name=str(i.get("dbName")), engine=str(i.get("engine")),
+                port=served.port or 5432 if served else int(_num(i.get("port"), 5432)),
+                password=str(i.get("password")), served=is_served)
+            if served is not None and isinstance(record.outputs.get("address"), str):
+                self._rds_addresses[identifier] = self.resolve(record.outputs["address"])
+
+    def ensure_rds(self) -> None:
+        """The recorded instances in moto's RDS, and the hooks that make it act as :meth:`_build_databases` says
+        (done once, at the world's first RDS call or when a test asks)."""
+        if self._rds_in_moto:
+            return
+        self._rds_in_moto = True
+        from moto.rds.models import DBInstance, RDSBackend, rds_backends
+
+        world = self
+        address: Any = DBInstance.address
+        modify: Any = RDSBackend.modify_db_instance
+
+        def served_address(instance: Any) -> str:
+            return world._rds_addresses.get(instance.db_instance_identifier) or address.fget(instance)
+
+        def modify_db_instance(backend: Any, identifier: str, db_kwargs: dict[str, Any]) -> Any:
+            database = modify(backend, identifier, db_kwargs)
+            password = db_kwargs.get("master_user_password") or db_kwargs.get("MasterUserPassword")
+            if password and database.db_instance_identifier in world.databases:
+                world._master_password_set(world.databases[database.db_instance_identifier], password)
+            return database
+
+        self._patches.enter_context(mock.patch.object(DBInstance, "address", property(served_address)))
+        self._patches.enter_context(mock.patch.object(RDSBackend, "modify_db_instance", modify_db_instance))
+        backend: Any = rds_backends[ACCOUNT][REGION]
+        for instance in self.databases.values():
+            i = instance.record.inputs
+            backend.create_db_instance({
+                "db_instance_identifier": instance.identifier, "engine": instance.engine,
+                "db_instance_class": i.get("instanceClass") or "db.t4g.micro",
+                "engine_version": i.get("engineVersion") or None, "db_name": instance.db_name,
+                "master_username": instance.username, "master_user_password": instance.password,
+                "port": instance.port, "allocated_storage": int(_num(i.get("allocatedStorage"), 20)),
                 "storage_encrypted": bool(i.get("storageEncrypted")), "multi_az": bool(i.get("multiAz")),
                 "publicly_accessible": bool(i.get("publiclyAccessible")),
                 "deletion_protection": bool(i.get("deletionProtection"))})
-            self._remember(record, arn=instance.db_instance_arn, id=identifier)
-            if served is None:
-                self._remember(record, address=instance.address, endpoint=f"{instance.address}:{instance.port}")
-            elif isinstance(record.outputs.get("address"), str):
-                self._rds_addresses[identifier] = self.resolve(record.outputs["address"])
-            self.databases[identifier] = DatabaseInstance(
-                record=record, identifier=identifier, arn=instance.db_instance_arn, username=str(i.get("username")),
-                db_name=str(i.get("dbName")), password=str(i.get("password")),
-                served=served is not None and served.path.strip("/") == i.get("dbName"))
 
     def database(self, name: str) -> DatabaseInstance:
         """The recorded RDS instance by identifier or logical name (``macrodb``: ``macrodb-instance``)."""
@@ -1076,15 +1120,11 @@ class World:
         return self.databases[_out(self.record("aws:rds/instance:Instance", name, "instance"), "identifier")]
 
     def master_credentials(self, instance: DatabaseInstance) -> dict[str, Any]:
-        """The credentials JSON a rotation's first run writes for ``instance``, from moto's instance (``sslmode``
+        """The credentials JSON a rotation's first run writes for ``instance`` from its description (``sslmode``
         disable: the embedded server has no TLS), with the password it has now as the records and RDS calls tell."""
-        from moto.rds.models import rds_backends
-
-        moto_instance: Any = rds_backends[ACCOUNT][REGION].databases[instance.identifier]
-        return {"username": moto_instance.master_username, "password": instance.current_password,
-                "engine": moto_instance.engine,
-                "host": self._rds_addresses.get(instance.identifier) or moto_instance.address,
-                "port": int(moto_instance.port), "dbname": moto_instance.db_name, "sslmode": "disable"}
+        return {"username": instance.username, "password": instance.current_password, "engine": instance.engine,
+                "host": self._rds_addresses.get(instance.identifier, ""), "port": instance.port,
+                "dbname": instance.db_name, "sslmode": "disable"}
 
     def rotation_function(self, secret: str) -> Function:
         """The recorded function that rotates secret ``secret`` (logical name or ARN)."""
@@ -1174,26 +1214,11 @@ class World:
             timer.join()
 
     def _patch_databases(self) -> None:
-        """moto's RDS as the records and the embedded server make it: the served instance's endpoint is the server
-        and a master password set through ``ModifyDBInstance`` reaches its role; and Secrets Manager labels a first
+        """RDS is built in moto at the first RDS call (:meth:`ensure_rds`); and Secrets Manager labels a first
         AWSCURRENT without ``RemoveFromVersionId`` as AWS does (moto fails with IndexError when no version holds it)."""
-        from moto.rds.models import DBInstance, RDSBackend
         from moto.secretsmanager.models import SecretsManagerBackend
 
-        world = self
-        address: Any = DBInstance.address
-        modify: Any = RDSBackend.modify_db_instance
         update_stage: Any = SecretsManagerBackend.update_secret_version_stage
-
-        def served_address(instance: Any) -> str:
-            return world._rds_addresses.get(instance.db_instance_identifier) or address.fget(instance)
-
-        def modify_db_instance(backend: Any, identifier: str, db_kwargs: dict[str, Any]) -> Any:
-            database = modify(backend, identifier, db_kwargs)
-            password = db_kwargs.get("master_user_password") or db_kwargs.get("MasterUserPassword")
-            if password and database.db_instance_identifier in world.databases:
-                world._master_password_set(world.databases[database.db_instance_identifier], password)
-            return database
 
         def first_current(backend: Any, secret_id: str, version_stage: str, remove_from_version_id: str | None,
                           move_to_version_id: str | None) -> Any:
@@ -1205,10 +1230,13 @@ class World:
                 return secret.arn, secret.name
             return update_stage(backend, secret_id, version_stage, remove_from_version_id, move_to_version_id)
 
-        self._patches.enter_context(mock.patch.object(DBInstance, "address", property(served_address)))
-        self._patches.enter_context(mock.patch.object(RDSBackend, "modify_db_instance", modify_db_instance))
         self._patches.enter_context(mock.patch.object(SecretsManagerBackend, "update_secret_version_stage",
                                                       first_current))
+        global _ACTIVE_WORLD
+        _ACTIVE_WORLD = self
+        self._patches.callback(_forget_world, self)
+        for session in (boto3._get_default_session(), _admin_session()):  # once: unique ids make it idempotent
+            session.events.register("before-call.rds", _rds_called, unique_id="macro-harness-rds")
 
     # --- observations ---------------------------------------------------------------------------------------------
 
