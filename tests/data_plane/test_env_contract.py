@@ -77,7 +77,7 @@ def _package(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_the_scan_follows_imports_constants_and_calls(tmp_path: Path) -> None:
-    root = _package(tmp_path, {
+    files = {
         "core/__init__.py": "",
         "core/config.py": """
             import os
@@ -118,13 +118,14 @@ def test_the_scan_follows_imports_constants_and_calls(tmp_path: Path) -> None:
             if __name__ == "__main__":
                 _main()
             """,
-    })
+    }
+    root = _package(tmp_path / "first", files)
     reads = {(r.name, r.module) for r in environment_reads("fn.handler.handler", root)}
     assert reads == {("QUEUE_URL", "fn.handler"), ("A", "fn.handler"), ("B", "fn.handler"),
                      ("SECRET_ARN", "fn.handler"), ("SECRET_ARN", "core.db"), ("WORKER_LIMIT", "fn.worker")}
 
-    (root / "fn" / "handler.py").write_text((root / "fn" / "handler.py").read_text() + "db.Limits.from_env()\n")
-    assert "LIMIT" in {r.name for r in environment_reads("fn.handler.handler", root)}
+    calling = _package(tmp_path / "second", {**files, "fn/handler.py": textwrap.dedent(files["fn/handler.py"]) + "db.Limits.from_env()\n"})
+    assert "LIMIT" in {r.name for r in environment_reads("fn.handler.handler", calling)}
 
 
 def test_a_read_the_scan_cannot_name_fails(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ environment it builds (the PDF worker's limits), so neither its reads nor its re
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -307,9 +308,11 @@ def imported_modules(entry: str, root: Path = LAMBDAS) -> dict[str, ast.Module]:
     return modules
 
 
-def environment_reads(handler: str, root: Path = LAMBDAS) -> list[EnvRead]:
-    """Every environment read of the code a function with handler ``pkg.module.function`` imports."""
+@functools.cache
+def environment_reads(handler: str, root: Path = LAMBDAS) -> tuple[EnvRead, ...]:
+    """Every environment read of the code a function with handler ``pkg.module.function`` can run (cached: the
+    sources do not change during a run)."""
     module, entry = handler.rsplit(".", 1)
     modules = imported_modules(module, root)
     runs = reachable(modules, (module, None, entry))
-    return sorted({read for name, tree in modules.items() for read in _reads(name, tree, modules, runs)})
+    return tuple(sorted({read for name, tree in modules.items() for read in _reads(name, tree, modules, runs)}))
