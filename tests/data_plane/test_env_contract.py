@@ -124,7 +124,8 @@ def test_the_scan_follows_imports_constants_and_calls(tmp_path: Path) -> None:
     assert reads == {("QUEUE_URL", "fn.handler"), ("A", "fn.handler"), ("B", "fn.handler"),
                      ("SECRET_ARN", "fn.handler"), ("SECRET_ARN", "core.db"), ("WORKER_LIMIT", "fn.worker")}
 
-    calling = _package(tmp_path / "second", {**files, "fn/handler.py": textwrap.dedent(files["fn/handler.py"]) + "db.Limits.from_env()\n"})
+    calling_from_env = textwrap.dedent(files["fn/handler.py"]) + "db.Limits.from_env()\n"
+    calling = _package(tmp_path / "second", {**files, "fn/handler.py": calling_from_env})
     assert "LIMIT" in {r.name for r in environment_reads("fn.handler.handler", calling)}
 
 
