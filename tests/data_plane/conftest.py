@@ -7,7 +7,7 @@ PostgreSQL starts once per test process (~4 s; each xdist worker gets its own) o
 (``tools/harness``): buckets, queues, tables, secrets, topics, rules and mappings created in moto from the records,
 handlers run with their recorded environment and authorised against their recorded policies, events delivered only
 through the recorded triggers. Prefer them to the hand-made fixtures below, which predate the harness and remain for
-the tests of ``core`` itself and the credentials rotation's own steps.
+the tests of ``core`` itself.
 """
 
 from __future__ import annotations
