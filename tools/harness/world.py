@@ -2,8 +2,9 @@
 
 ``World.build(records)`` (inside ``mock_aws``) creates what the program records — buckets with versioning and
 notification configuration, queues with visibility and redrive, tables with keys and indexes, secrets and their
-values, topics and subscriptions, event rules with patterns and targets — and reads the functions, their roles'
-policies, event source mappings, async invoke configs, resource policies and DLQ alarms. Mock output values (ARNs,
+values, topics and subscriptions, event rules with patterns and targets, RDS instances (in moto at the first RDS
+call) — and reads the functions, their roles' policies, event source mappings, async invoke configs, resource
+policies and DLQ alarms. Mock output values (ARNs,
 URLs, names) are mapped to what moto created from the same record, so a function gets exactly its recorded
 environment with every reference pointing at a real moto resource.
 
@@ -652,7 +653,9 @@ class World:
     def attach_database(self, url: str) -> None:
         """Point every database URL secret at ``url`` (the embedded server): those whose recorded value is a
         PostgreSQL URL, and those a recorded rotation owns (``URL_SECRETS`` of its function; in prod the program
-        stores no value there and the rotation's first run seeds them — here they are seeded as that run would)."""
+        stores no value there and the rotation's first run seeds them — here they are seeded as that run would, the
+        credentials secret with its instance's master credentials, unless the world is built with
+        ``empty_rotated_secrets``)."""
         self.database_url = url
         sm = self.client("secretsmanager")
         url_secrets = {self.resolve(record.inputs["secretId"])
