@@ -228,10 +228,16 @@ archive_limits = {"MAX_ARCHIVE_ENTRIES": str(dp.max_archive_entries),
                   "MAX_TOTAL_BYTES": str(dp.max_decompressed_mb * 1024 * 1024),
                   "MAX_ENTRY_BYTES": str(min(dp.max_object_mb, dp.max_decompressed_mb) * 1024 * 1024),
                   "MAX_COMPRESSION_RATIO": str(dp.max_compression_ratio),
+                  "MAX_NESTING_DEPTH": str(dp.max_nesting_depth),
                   "MAX_OBJECT_BYTES": str(dp.max_object_mb * 1024 * 1024)}
 # A DOCX is one document, not a folder of them: tighter entry and size limits than a bulk upload archive.
 docx_limits = {"MAX_ARCHIVE_ENTRIES": str(min(1000, dp.max_archive_entries)),
                "MAX_TOTAL_BYTES": str(min(256, dp.max_decompressed_mb) * 1024 * 1024)}
+# Optional tunables each handler reads with a default in code: declared here so the name lives in one place (the
+# env contract test checks every name a handler reads is in its recorded environment).
+extraction_limits = {"MAX_TEXT_CHARS": str(dp.max_text_chars), "MAX_HTML_TAGS": str(dp.max_html_tags),
+                     "PDF_WORKER_MEMORY_MB": str(dp.pdf_worker_memory_mb),
+                     "PDF_WORKER_TIMEOUT_SECONDS": str(dp.pdf_worker_timeout_seconds)}
 
 
 # SQS consumers together stay within the share of MacroDB's connections the data plane may use.
@@ -255,19 +261,20 @@ text_extractor = function(
     "text-extractor", consumes=text_extraction, asynchronous=True,
     environment={"DOCUMENT_BUCKET": documents.bucket.bucket, "SEARCH_QUEUE_URL": search_events.queue.url,
                  "MAX_OBJECT_BYTES": archive_limits["MAX_OBJECT_BYTES"], "MAX_PAGES": str(dp.max_pages),
-                 "MAX_DECOMPRESSED_BYTES": archive_limits["MAX_TOTAL_BYTES"]},
+                 "MAX_DECOMPRESSED_BYTES": archive_limits["MAX_TOTAL_BYTES"], **extraction_limits},
     access=[documents.grant_read, search_events.grant_send])
 docx_unzip = function(
     "docx-unzip", asynchronous=True,
-    environment={"DOCUMENT_BUCKET": documents.bucket.bucket, "DOCX_UPLOAD_BUCKET": docx_uploads.bucket.bucket,
-                 "CONVERT_QUEUE_URL": conversions.queue.url, **archive_limits, **docx_limits},
+    # No DOCX_UPLOAD_BUCKET: the function reads the bucket from the S3 notification that triggers it.
+    environment={"DOCUMENT_BUCKET": documents.bucket.bucket, "CONVERT_QUEUE_URL": conversions.queue.url,
+                 **archive_limits, **docx_limits},
     access=[docx_uploads.grant_read, lambda g: documents.grant_read(g, "docx-parts/"),
             lambda g: documents.grant_write(g, "docx-parts/"), conversions.grant_send])
 bulk_upload = function(
     "bulk-upload", consumes=bulk_uploads,
     environment={"BULK_UPLOAD_TABLE": bulk_requests.table.name, "STAGING_BUCKET": bulk_staging.bucket.bucket,
                  "DOCUMENT_BUCKET": documents.bucket.bucket, "DOCX_UPLOAD_BUCKET": docx_uploads.bucket.bucket,
-                 "MAX_NESTING_DEPTH": "16", "MAX_RECEIVE_COUNT": str(bulk_uploads.args.max_receive_count),
+                 "MAX_RECEIVE_COUNT": str(bulk_uploads.args.max_receive_count),
                  **archive_limits},
     ephemeral_storage_mb=max(2048, 2 * dp.max_object_mb),
     access=[lambda g: bulk_staging.grant_read(g, "extract/"), documents.grant_read, documents.grant_write,
@@ -285,12 +292,17 @@ deleted_item_poller = function(
     environment={"SEARCH_QUEUE_URL": search_events.queue.url,
                  "DELETE_DOCUMENT_QUEUE_URL": document_deletions.queue.url,
                  "DELETE_CHAT_QUEUE_URL": chat_deletions.queue.url,
-                 "DELETED_ITEM_MIN_AGE_DAYS": str(dp.deleted_item_min_age_days)},
+                 "DELETED_ITEM_MIN_AGE_DAYS": str(dp.deleted_item_min_age_days),
+                 "DELETED_ITEM_PAGE_SIZE": str(dp.deleted_item_page_size),
+                 "DELETED_ITEM_REDISPATCH_HOURS": str(dp.deleted_item_redispatch_hours)},
     access=[search_events.grant_send, document_deletions.grant_send, chat_deletions.grant_send])
 email_suppression = function("email-suppression", asynchronous=True)
-user_link_cleanup = function("user-link-cleanup", asynchronous=True)
+user_link_cleanup = function("user-link-cleanup", asynchronous=True,
+                             environment={"USER_LINK_MAX_AGE_HOURS": str(dp.user_link_max_age_hours)})
 attachment_cleanup = function(
-    "email-attachment-cleanup", asynchronous=True, environment={"ATTACHMENTS_BUCKET": attachments.bucket.bucket},
+    "email-attachment-cleanup", asynchronous=True,
+    environment={"ATTACHMENTS_BUCKET": attachments.bucket.bucket,
+                 "ATTACHMENT_PURGE_PAGE_SIZE": str(dp.attachment_purge_page_size)},
     access=[attachments.grant_read, attachments.grant_delete])
 
 # Database credentials rotate on a schedule; the rotation function also rewrites the URL secrets derived from them.

@@ -243,13 +243,15 @@ class MacroDatabase(pulumi.ComponentResource):
         ]
 
     def rotation_environment(self) -> dict[str, pulumi.Input[str]]:
-        """The rotation function's environment: ``URL_SECRETS`` (each URL secret's ARN and the host its URL names)
-        and ``DB_INSTANCE_IDENTIFIER`` (the instance its first run describes and sets the password of)."""
+        """The rotation function's environment: ``URL_SECRETS`` (each URL secret's ARN and the host its URL names),
+        ``DB_INSTANCE_IDENTIFIER`` (the instance its first run describes and sets the password of) and
+        ``DATABASE_CA_BUNDLE``, empty: no RDS CA bundle is shipped, so ``sslmode=require`` encrypts without verifying
+        the instance's certificate (a bundle's path in the artifact would go here)."""
         pairs = [(self.url_secret, self.instance.address)] if self.url_secret else []
         if self.proxy is not None and self.proxy_url_secret is not None:
             pairs.append((self.proxy_url_secret, self.proxy.endpoint))
         return {"URL_SECRETS": pulumi.Output.json_dumps({secret.arn: host for secret, host in pairs}),
-                "DB_INSTANCE_IDENTIFIER": self.instance.identifier}
+                "DB_INSTANCE_IDENTIFIER": self.instance.identifier, "DATABASE_CA_BUNDLE": ""}
 
     def grant_rotate(self, grants: iam.Grants) -> None:
         """What the credentials rotation function needs: stage new credentials, rewrite the URLs, use the key."""

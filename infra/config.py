@@ -182,7 +182,25 @@ class DataPlaneConfig:
     """Cap on the total uncompressed size of an archive's (or OOXML document's) entries."""
     max_archive_entries: int = 10000
     max_compression_ratio: int = 100
+    max_nesting_depth: int = 16
+    """Folder levels in a member path of an archive (bulk zips and DOCX packages)."""
+    max_text_chars: int = 64 * 1024 * 1024
+    """Characters of text the extractor keeps from one document."""
+    max_html_tags: int = 1_000_000
+    """HTML tags the extractor parses in one document."""
+    pdf_worker_memory_mb: int = 640
+    """Address space of the extractor's PDF worker process (within the function's memory)."""
+    pdf_worker_timeout_seconds: int = 120
+    """Time the extractor's PDF worker may take for one document (within the function's timeout)."""
     deleted_item_min_age_days: int = 30
+    deleted_item_redispatch_hours: int = 72
+    """Hours after which the deleted-item poller dispatches again an item whose deletion job has not finished."""
+    deleted_item_page_size: int = 500
+    """Soft-deleted items the deleted-item poller reads per keyset page (one query per page)."""
+    attachment_purge_page_size: int = 200
+    """Attachments of deleted messages the attachment cleanup reads per keyset page (one query, then each purged)."""
+    user_link_max_age_hours: int = 24
+    """Age after which the user-link cleanup drops an unfinished account link."""
     attachment_cleanup_schedule: str = "rate(1 day)"
     deleted_item_poller_schedule: str = "rate(4 hours)"
     user_link_cleanup_schedule: str = "rate(8 hours)"
@@ -515,7 +533,16 @@ def _data_plane(s: _Section) -> DataPlaneConfig:
         max_decompressed_mb=s.integer("maxDecompressedMb", 256, minimum=1, maximum=8192),
         max_archive_entries=s.integer("maxArchiveEntries", 10000, minimum=1),
         max_compression_ratio=s.integer("maxCompressionRatio", 100, minimum=2),
+        max_nesting_depth=s.integer("maxNestingDepth", 16, minimum=1, maximum=64),
+        max_text_chars=s.integer("maxTextChars", 64 * 1024 * 1024, minimum=1),
+        max_html_tags=s.integer("maxHtmlTags", 1_000_000, minimum=1),
+        pdf_worker_memory_mb=s.integer("pdfWorkerMemoryMb", 640, minimum=128, maximum=10240),
+        pdf_worker_timeout_seconds=s.integer("pdfWorkerTimeoutSeconds", 120, minimum=1, maximum=900),
         deleted_item_min_age_days=s.integer("deletedItemMinAgeDays", 30, minimum=1),
+        deleted_item_redispatch_hours=s.integer("deletedItemRedispatchHours", 72, minimum=1),
+        deleted_item_page_size=s.integer("deletedItemPageSize", 500, minimum=1, maximum=10000),
+        attachment_purge_page_size=s.integer("attachmentPurgePageSize", 200, minimum=1, maximum=1000),
+        user_link_max_age_hours=s.integer("userLinkMaxAgeHours", 24, minimum=1),
         attachment_cleanup_schedule=s.string("attachmentCleanupSchedule", "rate(1 day)", pattern=_SCHEDULE.pattern,
                                           hint=schedule_hint),
         deleted_item_poller_schedule=s.string("deletedItemPollerSchedule", "rate(4 hours)", pattern=_SCHEDULE.pattern,

@@ -7,7 +7,7 @@ PostgreSQL starts once per test process (~4 s; each xdist worker gets its own) o
 (``tools/harness``): buckets, queues, tables, secrets, topics, rules and mappings created in moto from the records,
 handlers run with their recorded environment and authorised against their recorded policies, events delivered only
 through the recorded triggers. Prefer them to the hand-made fixtures below, which predate the harness and remain for
-the tests of ``core`` itself and the credentials rotation's own steps.
+the tests of ``core`` itself.
 """
 
 from __future__ import annotations
@@ -130,3 +130,17 @@ class FakeLambdaContext:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+@pytest.fixture
+def wired_world_unseeded(wired_world: Callable[[str | StackRecords], World],
+                         pg: Postgres) -> Iterator[Callable[[str | StackRecords], World]]:
+    """Like ``wired_world``, but the secrets a recorded rotation owns start without a value, as the program leaves
+    them in a stack whose credentials rotate (prod) until the rotation's first run seeds them."""
+    with contextlib.ExitStack() as stack:
+
+        def build(name: str | StackRecords) -> World:
+            records = evaluate_stack(name) if isinstance(name, str) else name
+            return stack.enter_context(World.build(records, database_url=pg.url, empty_rotated_secrets=True))
+
+        yield build

@@ -18,7 +18,7 @@ from tools.harness.world import World
 
 @pytest.fixture
 def queues(world: World) -> dict[str, str]:
-    world.function("deleted_item_poller").environment["DELETED_ITEM_PAGE_SIZE"] = "2"  # several keyset pages
+    world.set_env("deleted_item_poller", "DELETED_ITEM_PAGE_SIZE", "2")  # several keyset pages
     return {"search": world.queue_url("search-event"), "chat": world.queue_url("delete-chat-handler"),
             "doc": world.queue_url("delete-document-handler")}
 
@@ -74,11 +74,9 @@ def test_dispatches_old_items_once(queues, seeded, pg, poll, drain):
 
 
 def test_min_age_is_configurable(world: World, queues, seeded, poll):
-    environment = world.function("deleted_item_poller").environment
-    assert "DELETED_ITEM_MIN_AGE_DAYS" in environment  # the program passes it
-    environment["DELETED_ITEM_MIN_AGE_DAYS"] = "1"
+    world.set_env("deleted_item_poller", "DELETED_ITEM_MIN_AGE_DAYS", "1")  # raises unless the program passes it
     assert poll()["document"] == 4
-    environment["DELETED_ITEM_MIN_AGE_DAYS"] = "thirty"
+    world.set_env("deleted_item_poller", "DELETED_ITEM_MIN_AGE_DAYS", "thirty")
     with pytest.raises(ValueError, match="DELETED_ITEM_MIN_AGE_DAYS"):
         poll()
 

@@ -17,7 +17,7 @@ from tools.harness.world import World
 def s3(world: World):
     world.s3.put_bucket_versioning(Bucket=world.bucket("email-attachments"),
                                    VersioningConfiguration={"Status": "Enabled"})
-    world.function("email_attachment_cleanup").environment["ATTACHMENT_PURGE_PAGE_SIZE"] = "2"
+    world.set_env("email_attachment_cleanup", "ATTACHMENT_PURGE_PAGE_SIZE", "2")  # several pages
     return world.s3
 
 

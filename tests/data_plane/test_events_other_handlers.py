@@ -11,14 +11,10 @@ import pytest
 
 from tests.data_plane import events
 from tests.data_plane.test_db_credentials_rotation import (  # noqa: F401 (fixtures)
-    OLD_PASSWORD,
-    ROLE,
     STEPS,
     _can_login,
-    app_role,
     password_auth,
-    recorded_rotation,
-    start_rotation,
+    rotating,
 )
 from tests.data_plane.test_delete_chat import _counts, _seed_chat
 from tests.data_plane.test_delete_document import BUCKET, PREFIX, _rows, _seed_rows, _versions, bucket  # noqa: F401
@@ -84,10 +80,10 @@ def test_email_attachment_cleanup_on_the_scheduled_event(world: World, pg, s3): 
 
 
 @pytest.mark.parametrize("name", events.SECRETS_ROTATION_SAMPLES)
-def test_rotation_steps_from_each_secrets_manager_sample(name, recorded_rotation, pg):  # noqa: F811
-    world, secrets, function, _ = recorded_rotation
-    token = start_rotation(secrets.master)
+def test_rotation_steps_from_each_secrets_manager_sample(name, rotating, pg):  # noqa: F811
+    r = rotating
+    token = r.start()
     for step in STEPS:
-        assert world.invoke(function, events.rotation_event(name, secrets.master, token, step)) is None
-    new_password = secrets.master_value(VersionStage="AWSCURRENT")["password"]
-    assert not _can_login(pg, ROLE, OLD_PASSWORD) and _can_login(pg, ROLE, new_password)
+        assert r.world.invoke(r.function, events.rotation_event(name, r.master, token, step)) is None
+    new_password = r.master_value(VersionStage="AWSCURRENT")["password"]
+    assert not _can_login(pg, r.role, r.instance.password) and _can_login(pg, r.role, new_password)

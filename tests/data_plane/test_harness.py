@@ -4,6 +4,8 @@ applies to a handler's call over plain HTTP."""
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -11,7 +13,7 @@ from moto.core.base_backend import BackendDict
 
 from plan.evaluate import evaluate_stack
 from tools.harness import world as world_module
-from tools.harness.world import UnwiredEvent, World
+from tools.harness.world import UnwiredEvent, WiringError, World
 
 
 def test_every_reference_in_a_functions_environment_exists(world: World):
@@ -71,7 +73,7 @@ def test_a_world_restored_from_its_first_build_starts_as_built(pg):
     for _ in range(3):
         BackendDict.reset()  # what each test starts with
         world = World.build(records, database_url=pg.url)
-        assert (id(records), pg.url) in world_module._TEMPLATES
+        assert (id(records), pg.url, False) in world_module._TEMPLATES
         with world:
             assert world.s3.list_object_versions(Bucket=world.bucket("documents")).get("Versions") is None
             assert world.messages(world.queue_url("search-event")) == []
@@ -88,3 +90,34 @@ def test_a_world_restored_from_its_first_build_starts_as_built(pg):
             world.schedule("user-link-cleanup")
             assert world.timeline
         worlds.append(world)
+
+
+def test_a_test_changes_only_variables_the_program_sets(world: World):
+    variable = min(world.env("user_link_cleanup"))  # one the program sets
+    with pytest.raises(WiringError, match=f"sets no {variable}_TYPO on user_link_cleanup"):
+        world.set_env("user_link_cleanup", f"{variable}_TYPO", "1")
+    world.set_env("user_link_cleanup", variable, "1")
+    assert world.env("user_link_cleanup")[variable] == "1"
+
+
+def test_the_recorded_database_instances_are_in_moto(world: World, pg):
+    """Each recorded RDS instance, as recorded; the one whose database the embedded server holds is served there
+    (its endpoint is the server's), and in prod the rotated credentials hold its master credentials."""
+    described = {d["DBInstanceIdentifier"]: d for d in world.client("rds").describe_db_instances()["DBInstances"]}
+    records = world.records.of_type("aws:rds/instance:Instance")
+    assert sorted(described) == sorted(r.inputs["identifier"] for r in records) and len(records) == 2
+    for record in records:
+        instance = described[record.inputs["identifier"]]
+        assert (instance["Engine"], instance["MasterUsername"], instance["DBName"]) == (
+            record.inputs["engine"], record.inputs["username"], record.inputs["dbName"])
+    served = [d for d in world.databases.values() if d.served]
+    assert [d.db_name for d in served] == ["macrodb"]
+    endpoint = described[served[0].identifier]["Endpoint"]
+    assert (endpoint["Address"], endpoint["Port"]) == ("127.0.0.1", pg.port)
+    sm = world.client("secretsmanager")
+    for secret in world.rotations:
+        instance = world.rotated_instance(secret)
+        if instance.served:
+            value = sm.get_secret_value(SecretId=secret)["SecretString"]
+            assert value == json.dumps(world.master_credentials(instance))
+    assert bool(world.rotations) == (world.stack == "prod")

@@ -30,7 +30,7 @@ def test_deletes_only_expired_links(world: World, pg):
 
 def test_an_invalid_limit_ends_in_the_failed_events_queue(world: World):
     function = world.function("user_link_cleanup")
-    function.environment["USER_LINK_MAX_AGE_HOURS"] = "0"  # a deploy with a bad value
+    world.set_env("user_link_cleanup", "USER_LINK_MAX_AGE_HOURS", "0")  # a deploy with a bad value
     runs = world.schedule("user-link-cleanup")
     assert len(runs) == 1 + function.retries and all("USER_LINK_MAX_AGE_HOURS" in r.outcome for r in runs)
     assert function.on_failure is not None

@@ -20,6 +20,7 @@ import pytest
 
 from infra.records import StackRecords
 from plan.evaluate import evaluate_stack
+from tests.data_plane import test_env_contract as contract
 from tests.data_plane import test_redrive as redrive
 from tests.data_plane import test_wired_handlers as wired
 from tools.harness.world import World
@@ -146,3 +147,16 @@ def test_missing_invoke_permission_fails_the_docx_unzip_test(wired_world, pg):
     with pytest.raises(ValueError):  # the test's one docx_unzip run is a refused one
         wired.test_docx_unzip_runs_only_for_docx_keys(world, pg)
     assert "not invoked: no recorded permission lets s3.amazonaws.com invoke" in outcomes(world, "docx_unzip")
+
+
+def test_renamed_env_var_fails_the_env_contract_test():
+    """The program renames a tunable its handler reads with a default: the handler silently falls back on the
+    default, so a handler test need not notice; the contract check fails, naming the function and the variable."""
+    def rename(inputs: dict[str, Any]) -> None:
+        variables = inputs["environment"]["variables"]
+        variables["USER_LINK_MAX_AGE"] = variables.pop("USER_LINK_MAX_AGE_HOURS")
+
+    records = mutated(FUNCTION, "user-link-cleanup-function", rename)
+    with pytest.raises(AssertionError, match=r"user-link-cleanup-function \(user-link-cleanup-dev\) reads "
+                                             r"USER_LINK_MAX_AGE_HOURS \(user_link_cleanup\.handler:\d+\)"):
+        contract.assert_environment_covers_reads(records)

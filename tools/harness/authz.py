@@ -221,6 +221,10 @@ def needs_of(service: str, operation: str, params: dict[str, Any], region: str, 
         buses = {e.get("EventBusName") or "default" for e in params.get("Entries", [])}
         return [Need("events:PutEvents", b if b.startswith("arn:") else
                      f"arn:aws:events:{region}:{ACCOUNT}:event-bus/{b}") for b in sorted(buses)]
+    if service == "rds" and params.get("DBInstanceIdentifier"):
+        instance = params["DBInstanceIdentifier"]
+        return [Need(f"rds:{action}", instance if instance.startswith("arn:") else
+                     f"arn:aws:rds:{region}:{ACCOUNT}:db:{instance}")]
     if service == "sts" and operation == "GetCallerIdentity":
         return []  # always allowed by AWS
     return [Need(f"{service}:{action}", "*")]

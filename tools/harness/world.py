@@ -2,8 +2,9 @@
 
 ``World.build(records)`` (inside ``mock_aws``) creates what the program records — buckets with versioning and
 notification configuration, queues with visibility and redrive, tables with keys and indexes, secrets and their
-values, topics and subscriptions, event rules with patterns and targets — and reads the functions, their roles'
-policies, event source mappings, async invoke configs, resource policies and DLQ alarms. Mock output values (ARNs,
+values, topics and subscriptions, event rules with patterns and targets, RDS instances (in moto at the first RDS
+call) — and reads the functions, their roles' policies, event source mappings, async invoke configs, resource
+policies and DLQ alarms. Mock output values (ARNs,
 URLs, names) are mapped to what moto created from the same record, so a function gets exactly its recorded
 environment with every reference pointing at a real moto resource.
 
@@ -34,9 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from unittest import mock
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 import boto3
+import pg8000.dbapi
 
 from infra.records import ResourceRecord, StackRecords
 from tools.harness.authz import ACCOUNT, Authorizer, Call, Enforcer, Identity
@@ -104,6 +106,29 @@ class Alarm:
     comparison: str
     actions: list[str]
     description: str
+
+
+@dataclass
+class DatabaseInstance:
+    """A recorded RDS instance as moto holds it; ``served`` when the embedded server holds its database, so that its
+    master role and the passwords ``ModifyDBInstance`` sets act on that server."""
+
+    record: ResourceRecord
+    identifier: str
+    arn: str
+    username: str
+    db_name: str
+    engine: str
+    port: int
+    password: str = field(repr=False)
+    """The recorded master password the instance was created with (Pulumi's generated one, a mock value here)."""
+    served: bool
+    password_changes: list[str] = field(default_factory=list, repr=False)
+    """Every ``MasterUserPassword`` a ``ModifyDBInstance`` call set, in order."""
+
+    @property
+    def current_password(self) -> str:
+        return (self.password_changes or [self.password])[-1]
 
 
 @dataclass
@@ -196,9 +221,9 @@ def _same_lock(lock: Any) -> tuple[Callable[[int], Any], tuple[int]]:
     return _LOCKS.__getitem__, (id(lock),)
 
 
-_TEMPLATES: dict[tuple[int, str | None], tuple[StackRecords, World, _MotoState]] = {}
-"""(id of the records, database URL) -> (the records, the world as built, moto as built); the records are held so
-that their id is not reused."""
+_TEMPLATES: dict[tuple[int, str | None, bool], tuple[StackRecords, World, _MotoState]] = {}
+"""(id of the records, database URL, rotated secrets left empty) -> (the records, the world as built, moto as built);
+the records are held so that their id is not reused."""
 _MAX_TEMPLATES = 4
 
 _ACTIVE: Enforcer | None = None
@@ -218,6 +243,21 @@ def _keep_params(**kwargs: Any) -> None:
 
 def _authorise(**kwargs: Any) -> Any:
     return _ACTIVE._authorise(**kwargs) if _ACTIVE is not None else None
+
+
+_ACTIVE_WORLD: World | None = None
+"""The world whose RDS instances the first RDS call builds in moto (see ``World.ensure_rds``)."""
+
+
+def _rds_called(**_: Any) -> None:
+    if _ACTIVE_WORLD is not None:
+        _ACTIVE_WORLD.ensure_rds()
+
+
+def _forget_world(world: World) -> None:
+    global _ACTIVE_WORLD
+    if _ACTIVE_WORLD is world:
+        _ACTIVE_WORLD = None
 
 
 def _install_hooks() -> None:
@@ -250,6 +290,18 @@ class World:
         self._lambda_clients: dict[str, Any] = {}
         self._replaceable_cache: tuple[int, list[str]] = (-1, [])
         self.build_seconds = 0.0
+        self.databases: dict[str, DatabaseInstance] = {}
+        """Instance identifier -> the recorded RDS instance built in moto."""
+        self.empty_rotated_secrets = False
+        """Leave the secrets a recorded rotation owns without a value, as the program does in a rotating stack."""
+        self.rds_apply_delay: float | None = 0.0
+        """Seconds until the embedded server has a master password set through ``ModifyDBInstance`` (RDS applies it
+        asynchronously); ``None``: not until :meth:`apply_master_passwords`."""
+        self._unapplied: list[tuple[DatabaseInstance, str]] = []
+        self._appliers: list[threading.Timer] = []
+        self._rds_addresses: dict[str, str] = {}
+        self._rds_in_moto = False
+        self._master_roles_ready = False
 
     # --- lookups --------------------------------------------------------------------------------------------------
 
@@ -366,12 +418,14 @@ class World:
     # --- building -------------------------------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, records: StackRecords, *, database_url: str | None = None) -> World:
+    def build(cls, records: StackRecords, *, database_url: str | None = None,
+              empty_rotated_secrets: bool = False) -> World:
         """Build the world of ``records``. The first build of the same records in empty moto backends is kept as a
-        template: later builds in empty backends restore a copy of it (~5 ms instead of ~70 ms; every test builds
+        template: later builds in empty backends restore a copy of it (~5 ms instead of ~50 ms; every test builds
         one). Builds into backends that already hold something are made from scratch and not kept."""
         started = time.perf_counter()
-        template = _TEMPLATES.get((id(records), database_url))
+        key = (id(records), database_url, empty_rotated_secrets)
+        template = _TEMPLATES.get(key)
         if template is not None and template[0] is records and _MotoState.empty():
             template[2].restore()
             world = template[1]._clone()
@@ -379,11 +433,12 @@ class World:
             empty = _MotoState.empty()
             world = cls(records)
             world.database_url = database_url
+            world.empty_rotated_secrets = empty_rotated_secrets
             world._build()
             if database_url is not None:
                 world.attach_database(database_url)
             if empty:
-                _TEMPLATES[id(records), database_url] = (records, world._clone(), _MotoState.capture())
+                _TEMPLATES[key] = (records, world._clone(), _MotoState.capture())
                 while len(_TEMPLATES) > _MAX_TEMPLATES:
                     del _TEMPLATES[next(iter(_TEMPLATES))]
         world.build_seconds = time.perf_counter() - started
@@ -405,6 +460,10 @@ class World:
         twin.rotations = dict(self.rotations)
         twin.database_url = self.database_url
         twin._secret_values = dict(self._secret_values)
+        twin.databases = {key: dataclasses.replace(db, password_changes=list(db.password_changes))
+                          for key, db in self.databases.items()}
+        twin.empty_rotated_secrets = self.empty_rotated_secrets
+        twin._rds_addresses = dict(self._rds_addresses)
         return twin
 
     def _remember(self, record: ResourceRecord, **moto_values: str) -> None:
@@ -422,6 +481,7 @@ class World:
         self._build_queues()
         self._build_tables()
         self._build_secrets()
+        self._build_databases()
         self._build_topics()
         self._build_rules()
         self._build_notifications()
@@ -700,7 +760,9 @@ class World:
     def attach_database(self, url: str) -> None:
         """Point every database URL secret at ``url`` (the embedded server): those whose recorded value is a
         PostgreSQL URL, and those a recorded rotation owns (``URL_SECRETS`` of its function; in prod the program
-        stores no value there and the rotation's first run seeds them — here they are seeded as that run would)."""
+        stores no value there and the rotation's first run seeds them — here they are seeded as that run would, the
+        credentials secret with its instance's master credentials, unless the world is built with
+        ``empty_rotated_secrets``)."""
         self.database_url = url
         sm = self.client("secretsmanager")
         url_secrets = {self.resolve(record.inputs["secretId"])
@@ -708,10 +770,12 @@ class World:
                        if str(record.inputs.get("secretString") or "").startswith(("postgresql://", "postgres://"))}
         rotation_functions = set(self.rotations.values())
         for fn in self.functions.values():
-            if fn.arn in rotation_functions and "URL_SECRETS" in fn.environment:
+            if fn.arn in rotation_functions and "URL_SECRETS" in fn.environment and not self.empty_rotated_secrets:
                 url_secrets.update(json.loads(fn.environment["URL_SECRETS"]))
         for secret in sorted(url_secrets):
             sm.put_secret_value(SecretId=secret, SecretString=url)
+        if not self.empty_rotated_secrets:
+            self._seed_master_secrets()
 
     # --- the world's life -----------------------------------------------------------------------------------------
 
@@ -759,6 +823,7 @@ class World:
         self._patches.enter_context(mock.patch.object(Subscription, "publish", publish))
         self._patches.enter_context(mock.patch.object(notifications, "_invoke_awslambda", invoke_lambda))
         _install_hooks()
+        self._patch_databases()
         _ACTIVE = self.enforcer
         return self
 
@@ -766,6 +831,7 @@ class World:
         global _ACTIVE
         _ACTIVE = None
         self._patches.close()
+        self._stop_appliers()
 
     def _enqueue(self, fn_arn: str, event: dict[str, Any], via: str, caller: tuple[str, str]) -> None:
         """Queue an asynchronous invocation, if the function's recorded resource policy lets the caller invoke it
@@ -815,6 +881,8 @@ class World:
     def run(self, name: str, event: Any, *, via: str = "direct call") -> Any:
         """Call the handler as the function would run, without checking that a trigger delivers ``event``."""
         fn = self.function(name)
+        if fn.arn in self.rotations.values():
+            self.ensure_master_roles()
         module = importlib.import_module(fn.handler.rsplit(".", 1)[0])
         entry: Callable[[Any, Any], Any] = getattr(module, fn.handler.rsplit(".", 1)[1])
         first_call = len(self.enforcer.calls)
@@ -985,15 +1053,9 @@ class World:
     def rotate(self, secret: str) -> list[Invocation]:
         """Secrets Manager's rotation of a recorded secret: a pending version, then the four steps to its recorded
         rotation function (moto does this only with a Lambda it can run in Docker, so it is staged on its backend)."""
-        from moto.secretsmanager.models import secretsmanager_backends
-
         arn = self.secret_arn(secret)
-        if arn not in self.rotations:
-            raise WiringError(f"stack {self.stack} records no rotation for secret {secret}")
-        token = str(uuid.uuid4())
-        stored: Any = secretsmanager_backends[ACCOUNT][REGION].secrets[arn]
-        stored.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
-        fn = self._function_by_reference(self.rotations[arn])
+        token = self.start_rotation(secret)
+        fn = self.rotation_function(secret)
         first = len(self.timeline)
         for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
             self.invoke(fn.record.name, {"SecretId": arn, "ClientRequestToken": token, "Step": step},
@@ -1111,6 +1173,191 @@ class World:
                        f"over the {mapping.function.timeout:g}s timeout")
             run.outcome, run.error = f"timed out: {message}", FunctionTimedOut(message)
             raise run.error
+
+    # --- databases and credentials rotation -----------------------------------------------------------------------
+
+    def _build_databases(self) -> None:
+        """The recorded RDS instances: identifier, engine, database, master user and password as recorded. With a
+        database attached, the instance whose database the embedded server holds is that server: its endpoint is the
+        server's, its master role is created there (:meth:`ensure_master_roles`) and a ``ModifyDBInstance`` that
+        sets the master password sets it there (after :attr:`rds_apply_delay`). They are created in moto's RDS at
+        the first RDS call (:meth:`ensure_rds`): moto's RDS backend costs ~0.15 s a world to create and reset, and
+        only the credentials rotation calls RDS."""
+        served = urlsplit(self.database_url) if self.database_url else None
+        for record in self.records.of_type("aws:rds/instance:Instance"):
+            i = record.inputs
+            identifier = _out(record, "identifier")
+            is_served = served is not None and served.path.strip("/") == i.get("dbName")
+            self.databases[identifier] = DatabaseInstance(
+                record=record, identifier=identifier,
+                arn=record.outputs.get("arn") or f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{identifier}",
+                username=str(i.get("username")), db_name=str(i.get("dbName")), engine=str(i.get("engine")),
+                port=served.port or 5432 if served else int(_num(i.get("port"), 5432)),
+                password=str(i.get("password")), served=is_served)
+            if served is not None and isinstance(record.outputs.get("address"), str):
+                self._rds_addresses[identifier] = self.resolve(record.outputs["address"])
+
+    def ensure_rds(self) -> None:
+        """The recorded instances in moto's RDS, and the hooks that make it act as :meth:`_build_databases` says
+        (done once, at the world's first RDS call or when a test asks)."""
+        if self._rds_in_moto:
+            return
+        self._rds_in_moto = True
+        from moto.rds.models import DBInstance, RDSBackend, rds_backends
+
+        world = self
+        address: Any = DBInstance.address
+        modify: Any = RDSBackend.modify_db_instance
+
+        def served_address(instance: Any) -> str:
+            return world._rds_addresses.get(instance.db_instance_identifier) or address.fget(instance)
+
+        def modify_db_instance(backend: Any, identifier: str, db_kwargs: dict[str, Any]) -> Any:
+            database = modify(backend, identifier, db_kwargs)
+            password = db_kwargs.get("master_user_password") or db_kwargs.get("MasterUserPassword")
+            if password and database.db_instance_identifier in world.databases:
+                world._master_password_set(world.databases[database.db_instance_identifier], password)
+            return database
+
+        self._patches.enter_context(mock.patch.object(DBInstance, "address", property(served_address)))
+        self._patches.enter_context(mock.patch.object(RDSBackend, "modify_db_instance", modify_db_instance))
+        backend: Any = rds_backends[ACCOUNT][REGION]
+        for instance in self.databases.values():
+            i = instance.record.inputs
+            backend.create_db_instance({
+                "db_instance_identifier": instance.identifier, "engine": instance.engine,
+                "db_instance_class": i.get("instanceClass") or "db.t4g.micro",
+                "engine_version": i.get("engineVersion") or None, "db_name": instance.db_name,
+                "master_username": instance.username, "master_user_password": instance.password,
+                "port": instance.port, "allocated_storage": int(_num(i.get("allocatedStorage"), 20)),
+                "storage_encrypted": bool(i.get("storageEncrypted")), "multi_az": bool(i.get("multiAz")),
+                "publicly_accessible": bool(i.get("publiclyAccessible")),
+                "deletion_protection": bool(i.get("deletionProtection"))})
+
+    def database(self, name: str) -> DatabaseInstance:
+        """The recorded RDS instance by identifier or logical name (``macrodb``: ``macrodb-instance``)."""
+        if name in self.databases:
+            return self.databases[name]
+        return self.databases[_out(self.record("aws:rds/instance:Instance", name, "instance"), "identifier")]
+
+    def master_credentials(self, instance: DatabaseInstance) -> dict[str, Any]:
+        """The credentials JSON a rotation's first run writes for ``instance`` from its description (``sslmode``
+        disable: the embedded server has no TLS), with the password it has now as the records and RDS calls tell."""
+        return {"username": instance.username, "password": instance.current_password, "engine": instance.engine,
+                "host": self._rds_addresses.get(instance.identifier, ""), "port": instance.port,
+                "dbname": instance.db_name, "sslmode": "disable"}
+
+    def rotation_function(self, secret: str) -> Function:
+        """The recorded function that rotates secret ``secret`` (logical name or ARN)."""
+        arn = secret if secret.startswith("arn:") else self.secret_arn(secret)
+        if arn not in self.rotations:
+            raise WiringError(f"stack {self.stack} records no rotation for secret {secret}")
+        return self._function_by_reference(self.rotations[arn])
+
+    def rotated_instance(self, secret: str) -> DatabaseInstance:
+        """The instance whose credentials ``secret`` holds: the one its rotation function's environment names."""
+        fn = self.rotation_function(secret)
+        found = [self.databases[v] for v in fn.environment.values() if v in self.databases]
+        if len(found) != 1:
+            raise WiringError(f"{fn.name}: its environment names {len(found)} recorded RDS instances")
+        return found[0]
+
+    def start_rotation(self, secret: str) -> str:
+        """What Secrets Manager does before createSecret: a version with a new token, staged AWSPENDING, no value
+        (moto does this only in ``rotate_secret`` with a Lambda it can run in Docker, so it is done on its backend)."""
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        arn = secret if secret.startswith("arn:") else self.secret_arn(secret)
+        token = str(uuid.uuid4())
+        stored: Any = secretsmanager_backends[ACCOUNT][REGION].secrets[arn]
+        stored.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
+        return token
+
+    def _seed_master_secrets(self) -> None:
+        """Each rotated credentials secret holds its instance's master credentials, as the rotation's first run
+        would leave it (the URL secrets keep the server's admin URL: every handler reaches the embedded server)."""
+        sm = self.client("secretsmanager")
+        for secret in self.rotations:
+            instance = self.rotated_instance(secret)
+            if instance.served:
+                sm.put_secret_value(SecretId=secret, SecretString=json.dumps(self.master_credentials(instance)))
+
+    def _admin_connection(self) -> pg8000.dbapi.Connection:
+        url = urlsplit(self.database_url or "")
+        connection = pg8000.dbapi.connect(user=url.username or "postgres", host=url.hostname or "127.0.0.1",
+                                          port=url.port or 5432, database=url.path.strip("/"))
+        connection.autocommit = True
+        return connection
+
+    def _set_role_password(self, instance: DatabaseInstance, password: str) -> None:
+        """The embedded server's master role of ``instance`` logs in with ``password`` (created if missing)."""
+        connection = self._admin_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (instance.username,))
+            verb = "ALTER" if cursor.fetchone() else "CREATE"
+            cursor.execute(f"SELECT format('{verb} ROLE %I LOGIN PASSWORD %L', %s::text, %s::text)",
+                           (instance.username, password))
+            cursor.execute(cursor.fetchone()[0])
+        finally:
+            connection.close()
+
+    def ensure_master_roles(self) -> None:
+        """The master role of each served instance exists with the instance's password (once per world: roles
+        outlive the tests on the shared server). Done on first need, so that worlds without rotation pay nothing."""
+        if self._master_roles_ready:
+            return
+        self._master_roles_ready = True
+        for instance in self.databases.values():
+            if instance.served:
+                self._set_role_password(instance, instance.current_password)
+
+    def _master_password_set(self, instance: DatabaseInstance, password: str) -> None:
+        instance.password_changes.append(password)
+        if not instance.served:
+            return
+        if self.rds_apply_delay is None:
+            self._unapplied.append((instance, password))
+        elif self.rds_apply_delay <= 0:
+            self._set_role_password(instance, password)
+        else:
+            timer = threading.Timer(self.rds_apply_delay, self._set_role_password, (instance, password))
+            self._appliers.append(timer)
+            timer.start()
+
+    def apply_master_passwords(self) -> None:
+        """RDS catches up: the master passwords held back (``rds_apply_delay = None``) take effect now."""
+        while self._unapplied:
+            self._set_role_password(*self._unapplied.pop(0))
+
+    def _stop_appliers(self) -> None:
+        for timer in self._appliers:
+            timer.join()
+
+    def _patch_databases(self) -> None:
+        """RDS is built in moto at the first RDS call (:meth:`ensure_rds`); and Secrets Manager labels a first
+        AWSCURRENT without ``RemoveFromVersionId`` as AWS does (moto fails with IndexError when no version holds it)."""
+        from moto.secretsmanager.models import SecretsManagerBackend
+
+        update_stage: Any = SecretsManagerBackend.update_secret_version_stage
+
+        def first_current(backend: Any, secret_id: str, version_stage: str, remove_from_version_id: str | None,
+                          move_to_version_id: str | None) -> Any:
+            secret = backend.secrets[secret_id]
+            if version_stage == "AWSCURRENT" and not remove_from_version_id and move_to_version_id and not any(
+                    "AWSCURRENT" in v["version_stages"] for v in secret.versions.values()):
+                secret.versions[move_to_version_id]["version_stages"].append("AWSCURRENT")
+                secret.default_version_id = move_to_version_id
+                return secret.arn, secret.name
+            return update_stage(backend, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+
+        self._patches.enter_context(mock.patch.object(SecretsManagerBackend, "update_secret_version_stage",
+                                                      first_current))
+        global _ACTIVE_WORLD
+        _ACTIVE_WORLD = self
+        self._patches.callback(_forget_world, self)
+        for session in (boto3._get_default_session(), _admin_session()):  # once: unique ids make it idempotent
+            session.events.register("before-call.rds", _rds_called, unique_id="macro-harness-rds")
 
     # --- observations ---------------------------------------------------------------------------------------------
 
