@@ -116,14 +116,15 @@ def url_secrets_from_env() -> dict[str, str]:
     return value
 
 
-def _ssl_context(sslmode: str) -> ssl.SSLContext | None:
+def _ssl_context(sslmode: str) -> ssl.SSLContext | bool:
     """libpq meanings, except that ``require`` also verifies when a CA bundle is configured.
 
     Without a bundle ``require`` only encrypts: the instance presents an RDS-CA certificate that the Lambda trust
-    store does not hold, so verifying against it would fail every rotation.
+    store does not hold, so verifying against it would fail every rotation. ``disable`` is False, not None: pg8000
+    reads None as "prefer" (it builds a TLS context and asks the server for TLS first).
     """
     if sslmode == "disable":
-        return None
+        return False
     cafile = os.environ.get(CA_BUNDLE_ENV) or None
     context = ssl.create_default_context(cafile=cafile)
     if sslmode == "require" and cafile is None:

@@ -3,6 +3,7 @@ Tests never read the shared corpus; only the benchmark does."""
 
 from __future__ import annotations
 
+import functools
 import io
 import zipfile
 import zlib
@@ -221,6 +222,7 @@ def zip_bomb_docx(uncompressed_bytes: int = 4 * 1024 * 1024) -> bytes:
 # Hostile archives (reference/hostile-inputs.md), built at a small scale.
 
 
+@functools.cache  # 20,000 records take ~1 s to write; several tests use the same bomb
 def directory_bomb(records: int, declared: int | None = None, name: str = "f{}.txt") -> bytes:
     """A zip of ``records`` empty members (nothing but central-directory records, in effect); the end record claims
     ``declared`` entries when given (ZipFile trusts the directory's size, not that count)."""

@@ -53,11 +53,11 @@ GOOD = {
 
 LIMITS = {
     "MAX_ARCHIVE_ENTRIES": "50",
-    "MAX_ENTRY_BYTES": str(4 * 1024 * 1024),
-    "MAX_TOTAL_BYTES": str(8 * 1024 * 1024),
+    "MAX_ENTRY_BYTES": str(2 * 1024 * 1024),  # above safe_zip.RATIO_CHECK_MIN_BYTES, so the zip bomb is checked
+    "MAX_TOTAL_BYTES": str(512 * 1024),
     "MAX_COMPRESSION_RATIO": "100",
     "MAX_NESTING_DEPTH": "4",
-    "MAX_OBJECT_BYTES": str(6 * 1024 * 1024),
+    "MAX_OBJECT_BYTES": str(2 * 1024 * 1024),  # the 20,000-entry zip is 1.9 MB
 }
 
 
@@ -236,21 +236,19 @@ def test_an_extension_too_long_for_an_s3_key_fails_that_file_only(env: World, pg
 
 @functools.cache
 def failing_cases() -> dict[str, tuple[bytes | None, str]]:
-    """Archive -> the reason its request fails. Built on first use, not at collection (~2 s of megabyte zips in every
-    test process)."""
-    noise = random.Random(1).randbytes(9_000_000)
-    # Four letters: deflate shrinks it ~4x, far below the ratio limit; 3 x 3 MB exceeds MAX_TOTAL_BYTES (8 MiB).
+    """Archive -> the reason its request fails (built on first use, not at collection), against the lowered LIMITS."""
+    noise = random.Random(1).randbytes(3_000_000)
+    # Four letters: deflate shrinks it ~4x, far below the ratio limit; 3 x 192 KiB exceeds MAX_TOTAL_BYTES (512 KiB).
     dna = noise.translate(bytes(b"ACGT"[i % 4] for i in range(256)))
     return {
-        "zip bomb": (make_zip({"bomb.txt": b"\0" * (3 * 1024 * 1024)}), "compression ratio"),
-        "huge total": (make_zip({f"{i}.txt": dna[i * 3_000_000 : (i + 1) * 3_000_000] for i in range(3)}),
-                       "total uncomp"),
+        "zip bomb": (make_zip({"bomb.txt": b"\0" * (3 * 512 * 1024)}), "compression ratio"),
+        "huge total": (make_zip({f"{i}.txt": dna[i * 196_608 : (i + 1) * 196_608] for i in range(3)}), "total uncomp"),
         "zip slip": (make_zip({"../../etc/cron.d/x.txt": b"x"}), "zip slip"),
         "too deep": (make_zip({"a/b/c/d/e/f.txt": b"x"}), "nesting limit 4"),
         "not a zip": (b"plain text, not a zip", "not a valid zip"),
         "only junk": (make_zip({"__MACOSX/._x": b"j", ".DS_Store": b"j"}), "no documents"),
         "missing zip": (None, "does not exist"),
-        "oversized": (noise[:7_000_000], "MAX_OBJECT_BYTES"),
+        "oversized": (noise[: 5 * 512 * 1024], "MAX_OBJECT_BYTES"),
         # reference/hostile-inputs.md and issue 11's archive list (MAX_ARCHIVE_ENTRIES is 50 here)
         "central-directory bomb": (directory_bomb(400, declared=2), "more than 50 entries"),
         "tens of thousands of entries": (directory_bomb(20_000), "20000 entries"),

@@ -47,7 +47,7 @@ def _admin_exec(pg, template: str, *args: str) -> None:
 def _can_login(pg, user: str, password: str) -> bool:
     try:
         pg8000.dbapi.connect(user=user, password=password, host="127.0.0.1", port=_port(pg),
-                             database="macrodb").close()
+                             database="macrodb", ssl_context=False).close()
     except pg8000.dbapi.DatabaseError as exc:
         assert db.sqlstate(exc) == db.INVALID_PASSWORD, exc
         return False

@@ -107,11 +107,12 @@ def running_postgres() -> Iterator[Postgres]:
     server, stop = _start_server(base)
     try:
         port = int(server.rsplit(":", 1)[1])
-        bootstrap = pg8000.dbapi.connect(user="postgres", host="127.0.0.1", port=port, database="postgres")
+        bootstrap = pg8000.dbapi.connect(user="postgres", host="127.0.0.1", port=port, database="postgres",
+                                         ssl_context=False)
         bootstrap.autocommit = True
         bootstrap.cursor().execute(f"CREATE DATABASE {DATABASE}")
         bootstrap.close()
-        admin = pg8000.dbapi.connect(user="postgres", host="127.0.0.1", port=port, database=DATABASE)
+        admin = pg8000.dbapi.connect(user="postgres", host="127.0.0.1", port=port, database=DATABASE, ssl_context=False)
         admin.autocommit = True
         cur = admin.cursor()
         cur.execute(SCHEMA.read_text())

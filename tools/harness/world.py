@@ -1285,7 +1285,7 @@ class World:
     def _admin_connection(self) -> pg8000.dbapi.Connection:
         url = urlsplit(self.database_url or "")
         connection = pg8000.dbapi.connect(user=url.username or "postgres", host=url.hostname or "127.0.0.1",
-                                          port=url.port or 5432, database=url.path.strip("/"))
+                                          port=url.port or 5432, database=url.path.strip("/"), ssl_context=False)
         connection.autocommit = True
         return connection
 
