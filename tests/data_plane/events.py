@@ -132,6 +132,17 @@ EVENTBRIDGE_SAMPLES = (
     "awsdocs-s3/ev-events.object-created.json",
 )
 SQS_SAMPLES = ("powertools/sqsEvent.json", "aws-lambda-go/sqs-event.json")
+
+
+def on_alternating_stacks(samples: tuple[str, ...]) -> list[Any]:
+    """``(sample, stack)`` cases for ``parametrize(("name", "world"), ..., indirect=["world"])``: each sample once,
+    the stacks taking turns, so every sample shape is read and both stacks' wiring delivers samples. For the tests
+    that try every key encoding of a sample (a world and dozens of invocations each); the rest run on both stacks."""
+    import pytest
+
+    stacks = ("dev", "prod")
+    return [pytest.param(sample, stacks[index % 2], id=f"{stacks[index % 2]}-{sample}")
+            for index, sample in enumerate(samples)]
 S3_IN_SQS_SAMPLE = "powertools/s3SqsEvent.json"
 SNS_SAMPLES = ("powertools/snsEvent.json", "aws-lambda-go/sns-event.json")
 SECRETS_ROTATION_SAMPLES = (

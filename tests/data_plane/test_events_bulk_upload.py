@@ -1,6 +1,7 @@
 """bulk_upload fed real samples: S3 "Object Created" EventBridge events (every key encoding) inside real SQS records,
-and the reference's ExtractZip message in each SQS sample. On each stack's recorded wiring (``world``): the staging
-bucket and the bulk-upload queue are the recorded ones, and the records reach the handler through ``invoke``."""
+and the reference's ExtractZip message in each SQS sample. On each stack's recorded wiring (``world``; one stack per
+EventBridge sample, in turn, for the every-encoding test): the staging bucket and the bulk-upload queue are the
+recorded ones, and the records reach the handler through ``invoke``."""
 
 from __future__ import annotations
 
@@ -30,7 +31,11 @@ def sqs_sample_event(world: World, sample: str, body: str) -> dict:
     return events.sqs_event(sample, (body, {}), queue_arn=queue_arn)
 
 
-@pytest.mark.parametrize("name", events.EVENTBRIDGE_SAMPLES)
+# Each sample once, the stacks taking turns (every encoding of a sample is a world and dozens of invocations).
+EVENTBRIDGE_CASES = events.on_alternating_stacks(events.EVENTBRIDGE_SAMPLES)
+
+
+@pytest.mark.parametrize(("name", "world"), EVENTBRIDGE_CASES, indirect=["world"])
 def test_eventbridge_samples_in_sqs_samples_in_every_key_encoding(name, world: World, pg):
     """An id with a space, "+" and "ü" (a generated id reads the same in every encoding), alternating SQS samples."""
     failures = {}

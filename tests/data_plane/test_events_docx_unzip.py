@@ -1,6 +1,7 @@
 """docx_unzip fed real S3 notification samples, the key in each encoding S3 notifications are seen with, and the
 ``s3:TestEvent`` S3 sends when the notification is configured (acknowledged, never a failure). On each stack's
-recorded wiring (``world``): the samples name the recorded upload bucket and reach the handler through ``invoke``."""
+recorded wiring (``world``; one stack per sample, in turn, for the every-encoding test): the samples name the recorded
+upload bucket and reach the handler through ``invoke``."""
 
 from __future__ import annotations
 
@@ -35,7 +36,11 @@ def upload_key(label: str, bom: int) -> str:
     return f"{user}/{DOC}/{bom}.docx" if label in RAW else key_for(bom=bom, user=user)
 
 
-@pytest.mark.parametrize("name", events.S3_NOTIFICATION_SAMPLES)
+# Each sample once, the stacks taking turns (every encoding of a sample is a world and dozens of invocations).
+NOTIFICATION_CASES = events.on_alternating_stacks(events.S3_NOTIFICATION_SAMPLES)
+
+
+@pytest.mark.parametrize(("name", "world"), NOTIFICATION_CASES, indirect=["world"])
 def test_notification_samples_in_every_key_encoding(name, env: World, pg):  # noqa: F811
     """Every (encoding, upload) a case: parts stored and one conversion job for exactly that key."""
     failures = {}

@@ -3,8 +3,9 @@
 Keys are stored as the platform writes them (``{urlencoded user}/...``) and as other writers do (a raw user id with
 ``|``, ``+``, ``@``, spaces, unicode); each EventBridge sample delivers them in every encoding seen in the wild
 (``tests/data_plane/events.py``, ``shared/events/SOURCES.md``). Whatever the encoding, the existing object is
-extracted and the search event names its real user. On each stack's recorded wiring (``world``): the samples carry
-the recorded document bucket and extractor queue, and reach the handler only if a recorded trigger delivers them.
+extracted and the search event names its real user. On each stack's recorded wiring (``world``; the every-encoding
+tests take one stack per sample, in turn): the samples carry the recorded document bucket and extractor queue, and
+reach the handler only if a recorded trigger delivers them.
 """
 
 from __future__ import annotations
@@ -72,7 +73,11 @@ def for_document(key: str, tag: str) -> str:
     return f"{user}/{document_id}-{tag}/{filename}"
 
 
-@pytest.mark.parametrize("name", events.EVENTBRIDGE_SAMPLES)
+# Each sample once, the stacks taking turns (every encoding of a sample is a world and dozens of invocations).
+EVENTBRIDGE_CASES = events.on_alternating_stacks(events.EVENTBRIDGE_SAMPLES)
+
+
+@pytest.mark.parametrize(("name", "world"), EVENTBRIDGE_CASES, indirect=["world"])
 def test_eventbridge_samples_in_every_key_encoding(name, world: World, pg):
     """Every (encoding, key) a case: each object is extracted and announced for its owner, whatever the encoding."""
     failures = {}
