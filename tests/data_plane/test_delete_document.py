@@ -232,8 +232,8 @@ def test_replica_error_fails_the_record_and_a_redelivery_completes(
 def test_without_replica_variables_the_replica_is_untouched(
     world, BUCKET, REPLICA, pg, bucket, replica
 ):
-    environment = world.function("delete_document").environment
-    del environment["REPLICA_BUCKET"], environment["REPLICA_REGION"]  # a stack without replication
+    for variable in ("REPLICA_BUCKET", "REPLICA_REGION"):  # a stack without replication
+        world.unset_env("delete_document", variable)
     _seed_rows(pg, "d1")
     assert deliver(world, "d1", {"document_id": "d1"})[1] == {"batchItemFailures": []}
     assert (_versions(bucket, PREFIX, BUCKET), _rows(pg, "d1")) == (0, 0)
@@ -243,9 +243,8 @@ def test_without_replica_variables_the_replica_is_untouched(
 
 @pytest.mark.parametrize("name", ["REPLICA_BUCKET", "REPLICA_REGION"])
 def test_half_a_replica_configuration_is_an_error_naming_the_missing_variable(world: World, bucket, name):
-    environment = world.function("delete_document").environment
     other = "REPLICA_REGION" if name == "REPLICA_BUCKET" else "REPLICA_BUCKET"
-    del environment[other]
+    world.unset_env("delete_document", other)
     world.send_message(QUEUE, "d1", {"document_id": "d1"})
     run = world.poll(QUEUE)
     assert run is not None and isinstance(run.error, ConfigError) and other in str(run.error)

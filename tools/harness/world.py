@@ -365,10 +365,18 @@ class World:
     def set_env(self, name: str, variable: str, value: str) -> None:
         """Change one variable the program sets on function ``name`` (a limit lowered for a test); a variable the
         program does not set is a WiringError, so a test cannot invent one the handler will never see."""
+        self._recorded_environment(name, variable)[variable] = value
+
+    def unset_env(self, name: str, variable: str) -> None:
+        """Drop one variable the program sets on function ``name`` (a stack configured without that feature); a
+        variable the program does not set is a WiringError."""
+        del self._recorded_environment(name, variable)[variable]
+
+    def _recorded_environment(self, name: str, variable: str) -> dict[str, str]:
         environment = self.function(name).environment
         if variable not in environment:
             raise WiringError(f"stack {self.stack} sets no {variable} on {name}; it sets {sorted(environment)}")
-        environment[variable] = value
+        return environment
 
     def resolve(self, value: Any) -> Any:
         """A recorded value with mock outputs replaced by their moto values (in strings, JSON, lists and maps)."""
