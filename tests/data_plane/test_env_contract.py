@@ -137,3 +137,16 @@ def test_a_read_the_scan_cannot_name_fails(tmp_path: Path) -> None:
         """})
     with pytest.raises(UnresolvedRead, match=r"fn.handler:4: environment read of event\['variable'\]"):
         environment_reads("fn.handler.handler", root)
+
+
+@pytest.mark.parametrize("source", [
+    "from os import getenv\nLIMIT = getenv('LIMIT')\n",
+    "import os\nENV = os.environ\nLIMIT = ENV.get('LIMIT')\n",
+    "import os\nLIMITS = {k: v for k, v in os.environ.items() if k.startswith('MAX_')}\n",
+], ids=["from-os-import", "alias", "items"])
+def test_an_environment_use_the_scan_cannot_follow_fails(tmp_path: Path, source: str) -> None:
+    """Forms the scan does not name reads in are refused wherever they are, so none can hide a variable."""
+    root = _package(tmp_path, {"fn/__init__.py": "", "fn/handler.py": source + "def handler(event, context):\n"
+                                                                             "    return LIMIT\n"})
+    with pytest.raises(UnresolvedRead, match="fn.handler:"):
+        environment_reads("fn.handler.handler", root)

@@ -110,12 +110,37 @@ def _read_name_node(node: ast.AST) -> ast.expr | None:
     name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
     if name in ACCESSORS:
         return node.args[0]
-    if isinstance(func, ast.Attribute) and func.attr == "get" and _is_os_environ(func.value):
+    if isinstance(func, ast.Attribute) and func.attr in ("get", "setdefault") and _is_os_environ(func.value):
         return node.args[0]
     if isinstance(func, ast.Attribute) and func.attr == "getenv" and isinstance(func.value, ast.Name) \
             and func.value.id == "os":
         return node.args[0]
     return None
+
+
+def _check_environment_uses(module: str, tree: ast.Module) -> None:
+    """UnresolvedRead for any use of the environment this scan does not read names from (``from os import
+    getenv``, an alias of ``os.environ``, ``os.environ.items()``...), so that code the scan cannot follow fails the
+    contract loudly instead of being skipped. Copying the whole environment for a subprocess is not a read."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "os" and \
+                {a.name for a in node.names} & {"environ", "environb", "getenv", "getenvb"}:
+            raise UnresolvedRead(f"{module}:{node.lineno}: import os and read os.environ / os.getenv, which the "
+                                 "environment contract scan follows")
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr) and _is_os_environ(child) and not _supported_environment_use(node, child):
+                raise UnresolvedRead(f"{module}:{child.lineno}: {ast.unparse(node)[:80]} uses os.environ in a way "
+                                     "the environment contract scan cannot name; read os.environ[NAME], "
+                                     "os.environ.get(NAME) or env_str/env_int(NAME)")
+
+
+def _supported_environment_use(parent: ast.AST, environ: ast.expr) -> bool:
+    if isinstance(parent, ast.Subscript) and parent.value is environ:
+        return True  # os.environ[NAME] (a read, or a write the scan need not name)
+    if isinstance(parent, ast.Attribute) and parent.attr in ("get", "setdefault", "copy"):
+        return True  # .get / .setdefault are reads; .copy() hands the whole environment on
+    return isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id == "dict" \
+        and parent.args == [environ]  # dict(os.environ): the whole environment, for a subprocess
 
 
 def _is_main_block(node: ast.AST) -> bool:
@@ -301,6 +326,7 @@ def imported_modules(entry: str, root: Path = LAMBDAS) -> dict[str, ast.Module]:
         if path is None:
             continue
         modules[name] = tree = ast.parse(path.read_text(), str(path))
+        _check_environment_uses(name, tree)
         pending += sorted(_imports(tree, name, path.name == "__init__.py") - set(modules))
         parent = name.rpartition(".")[0]
         if parent:  # importing a.b runs a/__init__.py first

@@ -453,18 +453,18 @@ class World:
         return world
 
     def _clone(self) -> World:
-        """A world as this one was built, sharing what no test changes (records, policies) and copying the rest.
-        A field added to ``__init__`` that a build fills must be copied here too."""
+        """A world as this one was built, sharing only the records and copying the rest (policies too: a test may
+        edit one to show a denial). A field added to ``__init__`` that a build fills must be copied here too."""
         twin = World(self.records)
         twin.values = dict(self.values)
-        twin.authorizer = dataclasses.replace(self.authorizer, **{
-            f.name: copy.copy(getattr(self.authorizer, f.name)) for f in dataclasses.fields(self.authorizer)})
+        twin.authorizer = copy.deepcopy(self.authorizer)
         twin.enforcer = Enforcer(twin.authorizer)
-        twin.functions = {key: dataclasses.replace(fn, environment=dict(fn.environment))
+        twin.functions = {key: dataclasses.replace(fn, environment=dict(fn.environment),
+                                                   identity=copy.deepcopy(fn.identity))
                           for key, fn in self.functions.items()}
         by_name = {fn.name: twin.functions[key] for key, fn in self.functions.items()}
         twin.mappings = [dataclasses.replace(m, function=by_name[m.function.name]) for m in self.mappings]
-        twin.alarms = list(self.alarms)
+        twin.alarms = copy.deepcopy(self.alarms)
         twin.rotations = dict(self.rotations)
         twin.database_url = self.database_url
         twin._secret_values = dict(self._secret_values)
