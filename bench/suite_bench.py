@@ -1,7 +1,7 @@
 """What the test suite and the wiring harness cost (issue 10: the whole suite within 60 s on 2 cores).
 
 Two parts, written to bench/results/suite.md:
-- the suite as `make test` runs it (same pytest arguments), wall and CPU per run, with the load average around it;
+- the suite as `make test` (it runs that command), wall and CPU per run, with the load average around it;
 - the harness's own costs, each the median of many repetitions in this process: building a stack's world in moto the
   first time, restoring it from that first build (what every later test does), starting `mock_aws` fresh vs nested
   (the suite keeps one started per process), and one AWS call made by a function under its recorded policies vs the
@@ -28,7 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-SUITE = [sys.executable, "-m", "pytest", "-n", "2", "--dist", "worksteal", "-q", "-m", "not checkov", "tests"]
+SUITE = ["make", "-s", "test"]  # the README's test command itself, so its pytest arguments live in one place
 
 
 def median_ms(action: Callable[[], object], repeat: int) -> float:
@@ -124,7 +124,7 @@ def main() -> None:
             walls.append(wall)
             lines.append(f"| {n} | {passed} | {wall:.1f} | {cpu:.1f} | {before:.2f} → {after:.2f} |")
             print(lines[-1], flush=True)
-        lines += ["", f"`{' '.join(SUITE[2:])}` on {os.cpu_count()} cores: median {statistics.median(walls):.1f} s "
+        lines += ["", f"`{' '.join(SUITE)}` on {os.cpu_count()} cores: median {statistics.median(walls):.1f} s "
                       "(target: at most 60 s on 2 cores).", ""]
     lines += harness_costs()
     text = "\n".join(lines) + "\n"

@@ -96,6 +96,8 @@ def test_a_test_changes_only_variables_the_program_sets(world: World):
     variable = min(world.env("user_link_cleanup"))  # one the program sets
     with pytest.raises(WiringError, match=f"sets no {variable}_TYPO on user_link_cleanup"):
         world.set_env("user_link_cleanup", f"{variable}_TYPO", "1")
+    with pytest.raises(WiringError, match=f"sets no {variable}_TYPO on user_link_cleanup"):
+        world.unset_env("user_link_cleanup", f"{variable}_TYPO")
     world.set_env("user_link_cleanup", variable, "1")
     assert world.env("user_link_cleanup")[variable] == "1"
 

@@ -206,6 +206,7 @@ def _copyable_locks() -> Iterator[None]:
     try:
         yield
     finally:
+        _LOCKS.clear()
         for kind, reducer in saved.items():
             if reducer is None:
                 copyreg.dispatch_table.pop(kind, None)
